@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# sepnet build entry point.
+#   ./build.sh            build the wasm package into pkg/ and the page's copy in www/pkg/
+#   ./build.sh serve      build, then serve www/ on http://localhost:${PORT:-8080}
+#   ./build.sh test       install whatever is missing, then run every test suite
+#   ./build.sh setup      only install what is missing (toolchain target, CLIs, packages, browser)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate version pinned in Cargo.toml
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+setup_rust() {
+  if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if ! command -v wasm-bindgen >/dev/null || [[ "$(wasm-bindgen --version)" != *"$WASM_BINDGEN_VERSION"* ]]; then
+    log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+}
+
+setup_python() {
+  if ! python3 -c 'import torch, safetensors, onnxruntime, onnx, pytest, sepnet_train' 2>/dev/null; then
+    log "installing the Python pipeline (train/) and its test dependencies"
+    python3 -m pip install --quiet -e "train[test]"
+  fi
+}
+
+setup_browser() {
+  if ! command -v chromium >/dev/null; then
+    log "installing Debian's chromium"
+    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) >/dev/null
+  fi
+  if [[ -f tests/js/package.json ]] && [[ ! -d tests/js/node_modules ]]; then
+    log "installing the browser/package test dependencies (npm ci)"
+    (cd tests/js && npm ci --no-audit --no-fund)
+  fi
+}
+
+build_wasm() {
+  setup_rust
+  log "building the engine for wasm32 (+simd128)"
+  cargo build --release --target wasm32-unknown-unknown --lib
+  rm -rf pkg
+  mkdir -p pkg
+  wasm-bindgen --target web --out-dir pkg --out-name sepnet_wasm \
+    target/wasm32-unknown-unknown/release/sepnet.wasm
+  if [[ -d js ]]; then cp -r js/. pkg/; fi   # the hand-written thin JS layer, package.json, README
+  rm -rf www/pkg
+  cp -r pkg www/pkg
+  local raw gz
+  raw=$(stat -c %s pkg/sepnet_wasm_bg.wasm)
+  gz=$(cat pkg/sepnet_wasm_bg.wasm pkg/*.js | gzip -9 | wc -c)
+  log "pkg/ ready: wasm ${raw} bytes; wasm + JS glue gzipped ${gz} bytes"
+}
+
+run_tests() {
+  setup_rust
+  setup_python
+  setup_browser
+  log "pytest (train/)"
+  (cd train && python3 -m pytest -q)
+  log "cargo test (native engine + CLI)"
+  cargo test --features cli
+  log "wasm tests (wasm-bindgen-test in Node)"
+  cargo test --target wasm32-unknown-unknown --test wasm
+  build_wasm
+  if [[ -f tests/js/package.json ]]; then
+    log "package and browser tests (Node, Vite, Chromium)"
+    (cd tests/js && npm test)
+  fi
+  log "all test suites passed"
+}
+
+serve() {
+  build_wasm
+  local port=${PORT:-8080}
+  log "serving www/ on http://localhost:${port}"
+  exec python3 -m http.server "$port" --bind 127.0.0.1 --directory www
+}
+
+case "${1:-build}" in
+  build) build_wasm ;;
+  serve) serve ;;
+  test) run_tests ;;
+  setup) setup_rust; setup_python; setup_browser ;;
+  *) echo "usage: $0 [build|serve|test|setup]" >&2; exit 2 ;;
+esac

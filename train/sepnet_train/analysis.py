@@ -1,0 +1,91 @@
+"""The poster's own analysis, redone on our trained real-valued weights.
+
+1. Averaged quantization error per filter size (poster, GoogLeNet: 1×1 0.0462, 3×3 0.0029,
+   5×5 0.0056): for every conv layer, ``quant.quantization_error`` (mean over filters of the
+   per-weight squared error of the least-squares binarization αB), averaged over the layers of
+   each kernel size.
+2. The poster's figure: one trained 3×3 filter (a single input channel slice) beside its
+   binarized pattern.
+
+    python -m sepnet_train.analysis --checkpoint RUN_R/checkpoint.pth --out docs/figures/NAME
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .quant import quantization_error, sign
+
+POSTER_GOOGLENET = {"1x1": 0.0462, "3x3": 0.0029, "5x5": 0.0056}
+
+
+def quantization_errors(model: nn.Module) -> dict[str, dict]:
+    per_size = defaultdict(list)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            k = f"{m.kernel_size[0]}x{m.kernel_size[1]}"
+            per_size[k].append(quantization_error(m.weight.detach()))
+    return {k: {"layers": len(v), "mean_error": sum(v) / len(v)} for k, v in sorted(per_size.items())}
+
+
+def pick_filter(model: nn.Module) -> torch.Tensor:
+    """The 3×3 filter slice with the largest norm among the non-stem 3×3 convs (a clear pattern)."""
+    best, best_norm = None, -1.0
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) and getattr(m, "role", "") != "stem":
+            w = m.weight.detach().flatten(0, 1)  # all (out, in) slices
+            norms = w.flatten(1).norm(dim=1)
+            i = int(norms.argmax())
+            if norms[i] > best_norm:
+                best, best_norm = w[i], float(norms[i])
+    return best
+
+
+def draw_figure(w: torch.Tensor, path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    b = sign(w)
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.2))
+    for ax, mat, label, fmt in ((axes[0], w, "trained 3×3 filter", "{:+.3f}"),
+                                (axes[1], b, "binarized pattern", "{:+.0f}")):
+        lim = float(mat.abs().max())
+        ax.imshow(mat.numpy(), cmap="coolwarm", vmin=-lim, vmax=lim)
+        for i in range(mat.shape[0]):
+            for j in range(mat.shape[1]):
+                ax.text(j, i, fmt.format(float(mat[i, j])), ha="center", va="center", fontsize=11)
+        ax.set_title(label)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True, help="a real-valued (R) checkpoint")
+    p.add_argument("--out", required=True, help="output prefix: writes PREFIX.json and PREFIX-filter.png")
+    a = p.parse_args(argv)
+    from .train import build_model_from_checkpoint, load_checkpoint
+    ckpt = load_checkpoint(a.checkpoint)
+    model = build_model_from_checkpoint(ckpt)
+    errors = quantization_errors(model)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {"model": ckpt["args"]["model"], "checkpoint": str(a.checkpoint), "errors": errors,
+              "poster_googlenet": POSTER_GOOGLENET}
+    Path(f"{out}.json").write_text(json.dumps(result, indent=1))
+    draw_figure(pick_filter(model), Path(f"{out}-filter.png"),
+                f"{ckpt['args']['model']}: a trained 3×3 filter and its pattern")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Train, pattern-binarize and fine-tune models (the shape of torchvision's classification reference).
+
+Stages of the paper's procedure (``shared/paper/NOTES.md`` section 1), each a run of this script:
+
+  R   python -m sepnet_train.train --model sepnet_cifar --epochs 120 --output-dir RUN_R
+  B   python -m sepnet_train.train --model sepnet_cifar --finetune-from RUN_R/checkpoint.pth \
+          --binarize alpha --epochs 30 --lr 0.01 --output-dir RUN_B
+
+The B stage evaluates the model right after binarization (recorded as ``acc_after_binarization``)
+and then fine-tunes with the ±1 patterns frozen while α, 1×1 weights and batch norm train
+(with ``--binarize offset`` α is frozen too, as in the authors' repository). BQ needs no training:
+``sepnet_train.export`` quantizes the folded weights and ``sepnet_train.evaluate`` measures the
+converted file.
+
+Runs on CPU (channels_last, ``--threads``) or GPU unchanged, and distributed with
+``torchrun --nproc_per_node=N -m sepnet_train.train ...`` (gloo on CPU, nccl on GPU).
+``--data-path`` takes an ImageFolder; ``--dataset imagenet`` expects ``train/`` and ``val/`` in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from tqdm import tqdm
+
+from . import data as D
+from .models import create_model, get_spec
+from .quant import binarize_model, prepare_state_for
+
+
+def get_args_parser(add_help=True):
+    p = argparse.ArgumentParser(description="sepnet training", add_help=add_help)
+    p.add_argument("--model", default="sepnet_cifar")
+    p.add_argument("--dataset", default=None, choices=[None, "cifar10", "imagenet"],
+                   help="default: the model's registry dataset")
+    p.add_argument("--data-path", default=str(D.DEFAULT_CIFAR_TRAIN))
+    p.add_argument("--val-per-class", type=int, default=500)
+    p.add_argument("--limit-train", type=int, default=None, help="use only N training images (tests)")
+    p.add_argument("--limit-val", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=120)
+    p.add_argument("--batch-size", type=int, default=128, help="per process")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--wd", type=float, default=5e-4, help="on conv/linear weights only")
+    p.add_argument("--nesterov", action="store_true", default=True)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "step"])
+    p.add_argument("--lr-steps", type=float, nargs="*", default=[0.6, 0.8],
+                   help="step schedule: fractions of training where lr drops 10x")
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--finetune-from", default=None, help="checkpoint to start the weights from")
+    p.add_argument("--binarize", default="none", choices=["none", "alpha", "offset"])
+    p.add_argument("--offset", type=float, default=0.09)
+    p.add_argument("--policy", default="all", choices=["all", "prb"])
+    p.add_argument("--output-dir", default=str(Path.home() / "sepnet-runs" / "run"))
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pth")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workers", type=int, default=4, help="DataLoader workers (ImageNet)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-only", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+def is_main():
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def setup_distributed(args):
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        backend = "nccl" if args.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+        args.rank, args.world_size = dist.get_rank(), dist.get_world_size()
+        if args.device.startswith("cuda"):
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            torch.cuda.set_device(local)
+            args.device = f"cuda:{local}"
+    else:
+        args.rank, args.world_size = 0, 1
+
+
+def lr_at(args, epoch_float):
+    if epoch_float < args.warmup_epochs:
+        return args.lr * (epoch_float + 1e-3) / args.warmup_epochs
+    if args.lr_schedule == "cosine":
+        t = (epoch_float - args.warmup_epochs) / max(1e-9, args.epochs - args.warmup_epochs)
+        return 0.5 * args.lr * (1 + math.cos(math.pi * min(1.0, t)))
+    drops = sum(epoch_float >= f * args.epochs for f in args.lr_steps)
+    return args.lr * (0.1 ** drops)
+
+
+def param_groups(model, wd):
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.ndim > 1 else no_decay).append(p)  # BN, biases and α get no weight decay
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def accuracy(output, target, topk=(1, 5)):
+    k = min(max(topk), output.shape[1])
+    pred = output.topk(k, 1).indices
+    correct = pred.eq(target.view(-1, 1))
+    return [correct[:, :min(t, k)].any(1).sum().item() for t in topk]
+
+
+def build_data(args, spec):
+    dataset = args.dataset or spec.dataset
+    if dataset == "cifar10":
+        images, labels, classes, files = D.load_folder_uint8(Path(args.data_path), 32)
+        val = D.validation_mask(files, labels, args.val_per_class)
+        tr_idx, va_idx = np.flatnonzero(~val), np.flatnonzero(val)
+        if args.limit_train:
+            tr_idx = tr_idx[np.random.RandomState(0).permutation(len(tr_idx))[:args.limit_train]]
+        if args.limit_val:
+            va_idx = va_idx[np.random.RandomState(1).permutation(len(va_idx))[:args.limit_val]]
+        common = dict(batch_size=args.batch_size, rank=args.rank, world_size=args.world_size,
+                      device=args.device, seed=args.seed)
+        train = D.TensorLoader(images[tr_idx], labels[tr_idx], train=True, **common)
+        valid = D.TensorLoader(images[va_idx], labels[va_idx], train=False, **common)
+        return train, valid, classes
+    # ImageNet-style folder: DataLoader over JPEGs with the standard 224 recipe.
+    import torchvision.transforms as T
+    from torchvision.datasets import ImageFolder
+    from torch.utils.data import DataLoader, DistributedSampler
+    norm = T.Normalize(D.IMAGENET_MEAN, D.IMAGENET_STD)
+    tr = ImageFolder(Path(args.data_path) / "train", T.Compose([
+        T.RandomResizedCrop(spec.input_size), T.RandomHorizontalFlip(), T.ToTensor(), norm]))
+    va = ImageFolder(Path(args.data_path) / "val", T.Compose([
+        T.Resize(int(spec.input_size / 0.875)), T.CenterCrop(spec.input_size), T.ToTensor(), norm]))
+    samplers = [DistributedSampler(tr), DistributedSampler(va, shuffle=False)] \
+        if args.world_size > 1 else [None, None]
+    train = DataLoader(tr, args.batch_size, shuffle=samplers[0] is None, sampler=samplers[0],
+                       num_workers=args.workers, pin_memory=True, drop_last=True)
+    valid = DataLoader(va, args.batch_size, sampler=samplers[1], num_workers=args.workers)
+    train.set_epoch = lambda e: samplers[0].set_epoch(e) if samplers[0] else None
+    return train, valid, tr.classes
+
+
+# ---------------------------------------------------------------------------------- loops
+
+def train_one_epoch(model, criterion, optimizer, loader, epoch, args):
+    model.train()
+    loader.set_epoch(epoch)
+    n_batches = len(loader)
+    tot_loss, tot_correct, tot_n = 0.0, 0, 0
+    bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch}", disable=not is_main() or args.no_progress,
+               leave=False)
+    for i, (x, y) in enumerate(bar):
+        lr = lr_at(args, epoch + i / n_batches)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        out = model(x)
+        loss = criterion(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        tot_loss += loss.item() * len(y)
+        tot_correct += (out.argmax(1) == y).sum().item()
+        tot_n += len(y)
+        bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}", lr=f"{lr:.4f}")
+    stats = torch.tensor([tot_loss, tot_correct, tot_n], dtype=torch.float64)
+    if dist.is_initialized():
+        dist.all_reduce(stats)
+    return {"train_loss": stats[0].item() / stats[2].item(), "train_top1": stats[1].item() / stats[2].item()}
+
+
+@torch.no_grad()
+def evaluate(model, criterion, loader, args, desc="val"):
+    model.eval()
+    stats = torch.zeros(4, dtype=torch.float64)  # loss, top1, top5, n
+    for x, y in tqdm(loader, desc=desc, disable=not is_main() or args.no_progress, leave=False):
+        out = model(x)
+        c1, c5 = accuracy(out, y)
+        stats += torch.tensor([criterion(out, y).item() * len(y), c1, c5, len(y)], dtype=torch.float64)
+    if dist.is_initialized():
+        dist.all_reduce(stats)
+    n = stats[3].item()
+    return {"val_loss": stats[0].item() / n, "val_top1": stats[1].item() / n,
+            "val_top5": stats[2].item() / n, "val_n": int(n)}
+
+
+def save_curves(history, out_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    a.plot(ep, [h["train_loss"] for h in history], label="train")
+    a.plot(ep, [h["val_loss"] for h in history], label="validation")
+    a.set_xlabel("epoch"), a.set_ylabel("loss"), a.legend(), a.grid(alpha=0.3)
+    b.plot(ep, [100 * h["train_top1"] for h in history], label="train top-1")
+    b.plot(ep, [100 * h["val_top1"] for h in history], label="validation top-1")
+    b.set_xlabel("epoch"), b.set_ylabel("accuracy (%)"), b.legend(), b.grid(alpha=0.3)
+    fig.suptitle(Path(out_dir).name)
+    fig.tight_layout()
+    fig.savefig(Path(out_dir) / "curves.png", dpi=110)
+    plt.close(fig)
+
+
+def write_logs(history, out_dir):
+    out_dir = Path(out_dir)
+    (out_dir / "log.json").write_text(json.dumps(history, indent=1))
+    with open(out_dir / "log.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(history[0].keys()))
+        w.writeheader()
+        w.writerows(history)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def build_model_from_checkpoint(ckpt, **overrides):
+    """Recreate (and binarize, if the checkpoint is binarized) the model a checkpoint holds."""
+    a = dict(ckpt["args"], **overrides)
+    model = create_model(a["model"])
+    if a.get("binarize", "none") != "none":
+        binarize_model(model, a["binarize"], a.get("offset", 0.09), a.get("policy", "all"))
+    prepare_state_for(model, ckpt["model"])
+    model.load_state_dict(ckpt["model"])
+    return model
+
+
+# ---------------------------------------------------------------------------------- main
+
+def main(args):
+    torch.set_num_threads(args.threads)
+    setup_distributed(args)
+    torch.manual_seed(args.seed + args.rank)
+    out_dir = Path(args.output_dir)
+    if is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
+    spec = get_spec(args.model)
+    train_loader, val_loader, classes = build_data(args, spec)
+    model = create_model(args.model, num_classes=len(classes))
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+
+    ckpt_path = out_dir / "checkpoint.pth"
+    resume = args.resume and ckpt_path.exists()
+    history, start_epoch, extra = [], 0, {}
+    if args.finetune_from and not resume:
+        src = load_checkpoint(args.finetune_from)
+        src_model = build_model_from_checkpoint(src)
+        model.load_state_dict(src_model.state_dict())
+        extra["finetuned_from"] = str(args.finetune_from)
+        extra["source_accuracy"] = src.get("accuracy")
+    if args.binarize != "none":
+        extra["binarized_layers"] = binarize_model(model, args.binarize, args.offset, args.policy)
+    model = model.to(args.device).to(memory_format=torch.channels_last)
+    if args.binarize != "none" and not resume:
+        # The paper's "right after binarization" number, before any fine-tuning.
+        extra["acc_after_binarization"] = evaluate(model, criterion, val_loader, args, "binarized")
+        if is_main():
+            print(f"right after binarization: {json.dumps(extra['acc_after_binarization'])}")
+
+    optimizer = torch.optim.SGD(param_groups(model, args.wd), lr=args.lr, momentum=args.momentum,
+                                nesterov=args.nesterov)
+    if resume:
+        ckpt = load_checkpoint(ckpt_path, args.device)
+        prepare_state_for(model, ckpt["model"])
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        history, start_epoch, extra = ckpt["history"], ckpt["epoch"] + 1, ckpt.get("extra", {})
+        if is_main():
+            print(f"resumed from {ckpt_path} at epoch {start_epoch}")
+
+    ddp_model = model
+    if args.world_size > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[args.device] if args.device.startswith("cuda") else None)
+
+    if args.eval_only:
+        print(json.dumps(evaluate(model, criterion, val_loader, args)))
+        return
+
+    args_dict = {k: v for k, v in vars(args).items() if k not in ("rank", "world_size")}
+    for epoch in range(start_epoch, args.epochs):
+        t0 = time.time()
+        tr = train_one_epoch(ddp_model, criterion, optimizer, train_loader, epoch, args)
+        va = evaluate(model, criterion, val_loader, args)
+        row = {"epoch": epoch, "lr": lr_at(args, epoch + 1 - 1e-9), **tr, **va,
+               "seconds": round(time.time() - t0, 1)}
+        history.append(row)
+        if is_main():
+            print(json.dumps(row), flush=True)
+            ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "epoch": epoch, "args": args_dict, "history": history, "extra": extra,
+                    "classes": classes,
+                    "accuracy": {"split": f"val{args.val_per_class * len(classes)}",
+                                 "n": va["val_n"], "top1": va["val_top1"], "top5": va["val_top5"]}}
+            tmp = out_dir / "checkpoint.pth.tmp"
+            torch.save(ckpt, tmp)
+            os.replace(tmp, ckpt_path)  # atomic: a kill mid-save never corrupts the checkpoint
+            write_logs(history, out_dir)
+            save_curves(history, out_dir)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
