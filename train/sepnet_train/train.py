@@ -94,7 +94,7 @@ def setup_distributed(args):
 
 def lr_at(args, epoch_float):
     if epoch_float < args.warmup_epochs:
-        return args.lr * (epoch_float + 1e-3) / args.warmup_epochs
+        return args.lr * min(1.0, (epoch_float + 1e-3) / args.warmup_epochs)
     if args.lr_schedule == "cosine":
         t = (epoch_float - args.warmup_epochs) / max(1e-9, args.epochs - args.warmup_epochs)
         return 0.5 * args.lr * (1 + math.cos(math.pi * min(1.0, t)))

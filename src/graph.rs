@@ -1,0 +1,177 @@
+//! The executor: runs a validated [`Graph`] on a batch `[N, C, H, W]`.
+//!
+//! Nodes run in file order (which validation proved topological). Each node's output holds the
+//! whole batch, `[N, ...value shape]`, and the kernel is called once per image. Values are
+//! dropped after their last reader unless they are the output or were asked for (captured),
+//! which keeps peak memory near the widest point of the network rather than its sum.
+//!
+//! Per-node wall time is read from the [`Clock`] passed in (see [`crate::clock`]).
+
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::format::{Conv2d, Graph, Linear, Op, Shape, ValueId, Weights};
+use crate::kernels::scalar;
+use crate::tensor::Tensor;
+
+/// Wall time of one node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerTiming {
+    /// Node name.
+    pub layer: String,
+    /// FORMAT.md op name.
+    pub op: &'static str,
+    pub ms: f64,
+}
+
+/// What one execution produced.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// The graph output, `[N, K]`.
+    pub output: Tensor,
+    /// One entry per node, in execution order.
+    pub timings: Vec<LayerTiming>,
+    /// Wall time of the whole run.
+    pub total_ms: f64,
+    /// The requested values, `[N, ...value shape]`, in the order asked for.
+    pub captured: Vec<(String, Tensor)>,
+}
+
+/// Runs `graph` on `input` (`[N, C, H, W]` matching the graph input, `N ≥ 1`), timing nodes
+/// with `clock` and keeping copies of the values named in `capture` (node or input names).
+pub fn execute(graph: &Graph, input: &Tensor, clock: Clock, capture: &[&str]) -> Result<Execution> {
+    let [c, h, w] = graph.input_shape;
+    let batch = match input.shape() {
+        [n, ic, ih, iw] if [*ic, *ih, *iw] == [c, h, w] && *n >= 1 => *n,
+        other => {
+            return Err(Error::shape(
+                "model input",
+                format!("[N, {c}, {h}, {w}] with N >= 1"),
+                other,
+            ))
+        }
+    };
+    let capture_ids = capture
+        .iter()
+        .map(|name| {
+            graph
+                .find_value(name)
+                .ok_or_else(|| Error::BadInput(format!("no value named `{name}` to capture")))
+        })
+        .collect::<Result<Vec<ValueId>>>()?;
+    let keep = |id: ValueId| id == graph.output || capture_ids.contains(&id);
+
+    let start = clock();
+    let mut values: Vec<Option<Vec<f32>>> = vec![None; graph.nodes.len() + 1];
+    values[0] = Some(input.data().to_vec());
+    let mut timings = Vec::with_capacity(graph.nodes.len());
+
+    for (index, node) in graph.nodes.iter().enumerate() {
+        let t0 = clock();
+        let ins = node
+            .inputs
+            .iter()
+            .map(|&id| {
+                let data = values[id].as_deref().ok_or_else(|| {
+                    Error::graph(&node.name, "input value was freed (executor bug)")
+                })?;
+                Ok((data, graph.value_shape(id)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out_numel = node.shape.numel();
+        let mut out = vec![0.0f32; batch * out_numel];
+        for n in 0..batch {
+            let image = |k: usize| -> &[f32] {
+                let (data, shape) = ins[k];
+                let len = shape.numel();
+                &data[n * len..(n + 1) * len]
+            };
+            let dst = &mut out[n * out_numel..(n + 1) * out_numel];
+            run_node(&node.op, &ins, image, dst)?;
+        }
+        timings.push(LayerTiming {
+            layer: node.name.clone(),
+            op: node.op.name(),
+            ms: clock() - t0,
+        });
+        values[index + 1] = Some(out);
+        for &id in &node.inputs {
+            if graph.last_use[id] == Some(index) && !keep(id) {
+                values[id] = None;
+            }
+        }
+    }
+
+    let as_tensor = |id: ValueId, values: &[Option<Vec<f32>>]| -> Result<Tensor> {
+        let mut shape = vec![batch];
+        shape.extend(graph.value_shape(id).dims());
+        let data = values[id]
+            .clone()
+            .ok_or_else(|| Error::graph(graph.value_name(id), "value was freed (executor bug)"))?;
+        Tensor::new(shape, data)
+    };
+    let captured = capture
+        .iter()
+        .zip(&capture_ids)
+        .map(|(name, &id)| Ok((name.to_string(), as_tensor(id, &values)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let output = as_tensor(graph.output, &values)?;
+    Ok(Execution {
+        output,
+        timings,
+        total_ms: clock() - start,
+        captured,
+    })
+}
+
+/// Runs one node on one image. `image(k)` is this image's slice of input `k`.
+fn run_node<'a>(
+    op: &Op,
+    ins: &[(&'a [f32], Shape)],
+    image: impl Fn(usize) -> &'a [f32],
+    dst: &mut [f32],
+) -> Result<()> {
+    match op {
+        Op::Conv2d(Conv2d {
+            geometry,
+            weight,
+            bias,
+        }) => {
+            let bias = bias.as_deref();
+            match weight {
+                Weights::F32(wt) => scalar::conv2d_f32(geometry, image(0), wt, bias, dst),
+                Weights::Int8 { q, scale } => {
+                    scalar::conv2d_int8(geometry, image(0), q, scale, bias, dst)
+                }
+                Weights::Pattern(p) => {
+                    scalar::conv2d_pattern(geometry, image(0), &p.bits, &p.scale, bias, dst)
+                }
+            }
+        }
+        Op::Linear(Linear { weight, bias, .. }) => {
+            let bias = bias.as_deref();
+            match weight {
+                Weights::F32(wt) => scalar::linear_f32(image(0), wt, bias, dst),
+                Weights::Int8 { q, scale } => scalar::linear_int8(image(0), q, scale, bias, dst),
+                // Rejected at load time; kept total so no input can reach a panic.
+                Weights::Pattern(_) => Err(Error::graph("linear", "pattern weights")),
+            }
+        }
+        Op::Add => scalar::add(image(0), image(1), dst),
+        Op::Relu => scalar::relu(image(0), dst),
+        Op::Concat => {
+            let parts: Vec<&[f32]> = (0..ins.len()).map(&image).collect();
+            scalar::concat(&parts, dst)
+        }
+        Op::MaxPool2d(g) => scalar::maxpool2d(g, image(0), dst),
+        Op::GlobalAvgPool => {
+            let plane = match ins[0].1 {
+                Shape::Map { h, w, .. } => h * w,
+                Shape::Vector(_) => 1,
+            };
+            scalar::global_avg_pool(image(0), plane, dst)
+        }
+        Op::Softmax => scalar::softmax(image(0), dst),
+    }
+}

@@ -1,0 +1,123 @@
+//! Golden bundles: the engine must reproduce PyTorch's logits and activations.
+//!
+//! `golden_bundles_match` runs every pair `tests/golden/<name>.sepnet` +
+//! `tests/golden/<name>.bundle.safetensors` (written by `python -m sepnet_train.golden`) and
+//! requires each tensor within 1e-4 of its largest reference magnitude. With no pairs present it
+//! FAILS unless `SEPNET_ALLOW_NO_GOLDEN=1`, so CI cannot pass silently without them.
+//!
+//! `data_bundle_matches` does the same for the Rust-made `tests/data/tiny.*` pair (reference
+//! computed by the naive interpreter in `tests/common`), which the wasm test embeds.
+//! Regenerate it with `SEPNET_REGEN_DATA=1 cargo test --test golden`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use sepnet::Model;
+
+const TOLERANCE: f64 = 1e-4;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `(model, bundle)` pairs in `dir`, sorted by name.
+fn pairs(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".bundle.safetensors")?
+                .to_string();
+            let model = dir.join(format!("{name}.sepnet"));
+            model.exists().then_some((model, p))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn check_pair(model_path: &Path, bundle_path: &Path) {
+    let model = Model::from_bytes(&std::fs::read(model_path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", model_path.display()));
+    let report = model
+        .check_bundle(&std::fs::read(bundle_path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", bundle_path.display()));
+    assert!(report.logits().is_some());
+    for c in &report.checks {
+        eprintln!(
+            "{}: {} max|diff| {:.3e} max|ref| {:.3e} rel {:.3e}",
+            bundle_path.file_name().unwrap().to_string_lossy(),
+            c.name,
+            c.max_abs_diff,
+            c.max_abs_ref,
+            c.rel_diff
+        );
+        assert!(
+            c.rel_diff <= TOLERANCE,
+            "{}: `{}` deviates by {:.3e} relative (tolerance {TOLERANCE:e})",
+            bundle_path.display(),
+            c.name,
+            c.rel_diff
+        );
+    }
+}
+
+#[test]
+fn golden_bundles_match() {
+    let found = pairs(&root().join("tests/golden"));
+    if found.is_empty() {
+        let allowed = std::env::var("SEPNET_ALLOW_NO_GOLDEN").is_ok_and(|v| v == "1");
+        assert!(
+            allowed,
+            "no golden bundles in tests/golden (run `python -m sepnet_train.golden`, or set \
+             SEPNET_ALLOW_NO_GOLDEN=1 to skip)"
+        );
+        eprintln!("no golden bundles; skipped (SEPNET_ALLOW_NO_GOLDEN=1)");
+    }
+    for (model, bundle) in found {
+        check_pair(&model, &bundle);
+    }
+}
+
+#[test]
+fn data_bundle_matches() {
+    let dir = root().join("tests/data");
+    let model_path = dir.join("tiny.sepnet");
+    let bundle_path = dir.join("tiny.bundle.safetensors");
+    if std::env::var("SEPNET_REGEN_DATA").is_ok_and(|v| v == "1") {
+        let m = tiny_model(2026);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&model_path, m.to_bytes()).unwrap();
+        let bundle = naive_bundle(
+            &m,
+            "tiny.sepnet",
+            3,
+            &["pool", "prb.add", "cat", "conv2", "gap"],
+            7,
+        );
+        std::fs::write(&bundle_path, bundle).unwrap();
+    }
+    check_pair(&model_path, &bundle_path);
+}
+
+#[test]
+fn bundle_mismatch_is_detected() {
+    let m = tiny_model(3);
+    let model = Model::from_bytes(&m.to_bytes()).unwrap();
+    let good = naive_bundle(&m, "x", 2, &["conv2"], 1);
+    assert!(model.check_bundle(&good).unwrap().passes(TOLERANCE));
+    // A bundle made for a different model (other weights) must fail.
+    let other = naive_bundle(&tiny_model(4), "x", 2, &["conv2"], 1);
+    let report = model.check_bundle(&other).unwrap();
+    assert!(!report.passes(TOLERANCE), "{report:?}");
+    // A bundle that is not one.
+    assert!(model.check_bundle(&m.to_bytes()).is_err());
+    assert!(model.check_bundle(b"nope").is_err());
+}

@@ -1,0 +1,285 @@
+//! Property tests: every scalar kernel against the naive direct loops of `tests/common` on
+//! random shapes (odd channel counts, groups 1/2/4, strides 1/2/3, paddings 0/1/2, kernels
+//! 1/3/5, non-square inputs), with weights decoded to f32 by code that shares nothing with the
+//! engine (the pattern bit order in particular is decoded independently).
+
+mod common;
+
+use common::*;
+use sepnet::kernels::{scalar, Conv2dGeometry, Pool2dGeometry};
+
+const CASES: usize = 150;
+const TOL: f64 = 1e-5;
+
+/// A random valid convolution geometry.
+fn random_conv(rng: &mut Rng) -> Conv2dGeometry {
+    loop {
+        let groups = rng.pick(&[1, 2, 4]);
+        let in_channels = groups * rng.pick(&[1, 2, 3, 5]);
+        let out_channels = groups * rng.pick(&[1, 3, 5]);
+        let kernel = [rng.pick(&[1, 3, 5]), rng.pick(&[1, 3, 5])];
+        let stride = [rng.pick(&[1, 2, 3]), rng.pick(&[1, 2, 3])];
+        let padding = [rng.pick(&[0, 1, 2]), rng.pick(&[0, 1, 2])];
+        let g = Conv2dGeometry {
+            in_channels,
+            in_h: 1 + rng.below(9),
+            in_w: 1 + rng.below(11),
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            groups,
+        };
+        if g.dims().is_ok() {
+            return g;
+        }
+    }
+}
+
+fn conv_case(rng: &mut Rng, enc: Enc) {
+    let g = random_conv(rng);
+    let d = g.dims().unwrap();
+    let n = d.filter_len;
+    let x = rng.f32s(g.in_channels * g.in_h * g.in_w);
+    let bias = if rng.below(2) == 1 {
+        Some(rng.f32s(g.out_channels))
+    } else {
+        None
+    };
+    let mut out = vec![f32::NAN; g.out_channels * d.out_h * d.out_w];
+    // Build the stored encoding, and the real weights the naive conv uses.
+    let real: Vec<f32> = match enc {
+        Enc::F32 => {
+            let w = rng.f32s(g.out_channels * n);
+            scalar::conv2d_f32(&g, &x, &w, bias.as_deref(), &mut out).unwrap();
+            w
+        }
+        Enc::Int8 => {
+            let q: Vec<i8> = (0..g.out_channels * n)
+                .map(|_| (rng.below(255) as i32 - 127) as i8)
+                .collect();
+            let s = rng.f32s(g.out_channels);
+            scalar::conv2d_int8(&g, &x, &q, &s, bias.as_deref(), &mut out).unwrap();
+            q.iter()
+                .enumerate()
+                .map(|(i, &v)| v as f32 * s[i / n])
+                .collect()
+        }
+        Enc::Pattern => {
+            let row = n.div_ceil(8);
+            let mut bits = vec![0u8; g.out_channels * row];
+            let mut real = Vec::new();
+            let s = rng.f32s(g.out_channels);
+            for o in 0..g.out_channels {
+                for i in 0..n {
+                    let plus = rng.below(2) == 1;
+                    if plus {
+                        bits[o * row + i / 8] |= 1 << (i % 8);
+                    }
+                    real.push(if plus { s[o] } else { -s[o] });
+                }
+            }
+            scalar::conv2d_pattern(&g, &x, &bits, &s, bias.as_deref(), &mut out).unwrap();
+            real
+        }
+    };
+    let (expected, shape) = naive_conv(
+        &x,
+        [g.in_channels, g.in_h, g.in_w],
+        &real,
+        bias.as_deref(),
+        g.out_channels,
+        g.kernel,
+        g.stride,
+        g.padding,
+        g.groups,
+    );
+    assert_eq!(shape, [g.out_channels, d.out_h, d.out_w], "{g:?}");
+    let rel = rel_diff(&out, &expected);
+    assert!(rel < TOL, "{enc:?} {g:?}: relative deviation {rel}");
+}
+
+#[test]
+fn conv2d_f32_matches_naive() {
+    let mut rng = Rng::new(1);
+    for _ in 0..CASES {
+        conv_case(&mut rng, Enc::F32);
+    }
+}
+
+#[test]
+fn conv2d_int8_matches_naive() {
+    let mut rng = Rng::new(2);
+    for _ in 0..CASES {
+        conv_case(&mut rng, Enc::Int8);
+    }
+}
+
+#[test]
+fn conv2d_pattern_matches_naive() {
+    let mut rng = Rng::new(3);
+    for _ in 0..CASES {
+        conv_case(&mut rng, Enc::Pattern);
+    }
+}
+
+#[test]
+fn pattern_conv_is_plus_minus_sums() {
+    // One 1×3 filter over a 1×3 input, no padding: bits 0b101 → (+1, −1, +1), scale 2.
+    let g = Conv2dGeometry {
+        in_channels: 1,
+        in_h: 1,
+        in_w: 3,
+        out_channels: 1,
+        kernel: [1, 3],
+        stride: [1, 1],
+        padding: [0, 0],
+        groups: 1,
+    };
+    let mut out = [0.0];
+    scalar::conv2d_pattern(
+        &g,
+        &[10.0, 20.0, 40.0],
+        &[0b101],
+        &[2.0],
+        Some(&[0.5]),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out[0], 2.0 * (10.0 - 20.0 + 40.0) + 0.5);
+}
+
+#[test]
+fn linear_matches_naive() {
+    let mut rng = Rng::new(4);
+    for _ in 0..CASES {
+        let i = 1 + rng.below(40);
+        let o = 1 + rng.below(17);
+        let x = rng.f32s(i);
+        let bias = if rng.below(2) == 1 {
+            Some(rng.f32s(o))
+        } else {
+            None
+        };
+        let w = rng.f32s(o * i);
+        let mut out = vec![0.0; o];
+        scalar::linear_f32(&x, &w, bias.as_deref(), &mut out).unwrap();
+        assert!(rel_diff(&out, &naive_linear(&x, &w, bias.as_deref(), o)) < TOL);
+
+        let q: Vec<i8> = (0..o * i)
+            .map(|_| (rng.below(255) as i32 - 127) as i8)
+            .collect();
+        let s = rng.f32s(o);
+        let real: Vec<f32> = q
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| v as f32 * s[k / i])
+            .collect();
+        scalar::linear_int8(&x, &q, &s, bias.as_deref(), &mut out).unwrap();
+        assert!(rel_diff(&out, &naive_linear(&x, &real, bias.as_deref(), o)) < TOL);
+    }
+}
+
+#[test]
+fn maxpool_matches_naive() {
+    let mut rng = Rng::new(5);
+    let mut done = 0;
+    while done < CASES {
+        let k = [rng.pick(&[1, 2, 3, 5]), rng.pick(&[1, 2, 3, 5])];
+        let g = Pool2dGeometry {
+            channels: 1 + rng.below(5),
+            in_h: 1 + rng.below(9),
+            in_w: 1 + rng.below(11),
+            kernel: k,
+            stride: [rng.pick(&[1, 2, 3]), rng.pick(&[1, 2, 3])],
+            padding: [rng.below(k[0].min(3)), rng.below(k[1].min(3))],
+        };
+        let Ok((oh, ow)) = g.output_hw() else {
+            continue;
+        };
+        let x = rng.f32s(g.channels * g.in_h * g.in_w);
+        let mut out = vec![0.0; g.channels * oh * ow];
+        scalar::maxpool2d(&g, &x, &mut out).unwrap();
+        let (expected, _) = naive_maxpool(
+            &x,
+            [g.channels, g.in_h, g.in_w],
+            g.kernel,
+            g.stride,
+            g.padding,
+        );
+        assert_eq!(out, expected, "{g:?}");
+        assert!(
+            out.iter().all(|v| v.is_finite()),
+            "a window saw only padding: {g:?}"
+        );
+        done += 1;
+    }
+}
+
+#[test]
+fn elementwise_and_reductions_match_naive() {
+    let mut rng = Rng::new(6);
+    for _ in 0..CASES {
+        let c = 1 + rng.below(7);
+        let hw = 1 + rng.below(30);
+        let a = rng.f32s(c * hw);
+        let b = rng.f32s(c * hw);
+        let mut out = vec![0.0; c * hw];
+        scalar::add(&a, &b, &mut out).unwrap();
+        assert!(out
+            .iter()
+            .zip(a.iter().zip(&b))
+            .all(|(o, (x, y))| *o == x + y));
+        scalar::relu(&a, &mut out).unwrap();
+        assert!(out.iter().zip(&a).all(|(o, x)| *o == x.max(0.0)));
+
+        let mut pooled = vec![0.0; c];
+        scalar::global_avg_pool(&a, hw, &mut pooled).unwrap();
+        let expected: Vec<f32> = (0..c)
+            .map(|ci| {
+                (a[ci * hw..(ci + 1) * hw]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .sum::<f64>()
+                    / hw as f64) as f32
+            })
+            .collect();
+        assert!(rel_diff(&pooled, &expected) < TOL);
+
+        let logits: Vec<f32> = rng.f32s(c).iter().map(|v| v * 30.0).collect();
+        let mut probs = vec![0.0; c];
+        scalar::softmax(&logits, &mut probs).unwrap();
+        assert!(rel_diff(&probs, &naive_softmax(&logits)) < TOL);
+
+        let mut cat = vec![0.0; 2 * c * hw];
+        scalar::concat(&[&a, &b], &mut cat).unwrap();
+        assert_eq!(&cat[..c * hw], &a[..]);
+        assert_eq!(&cat[c * hw..], &b[..]);
+    }
+}
+
+#[test]
+fn random_graphs_match_naive_interpreter() {
+    // Whole models from the builder, run by the engine and by the naive interpreter.
+    for seed in 0..8 {
+        let m = tiny_model(seed);
+        let model = sepnet::Model::from_bytes(&m.to_bytes()).unwrap();
+        let mut rng = Rng::new(100 + seed);
+        let batch = 1 + (seed as usize % 3);
+        let x = rng.f32s(batch * 3 * 9 * 11);
+        let input = sepnet::Tensor::new(vec![batch, 3, 9, 11], x.clone()).unwrap();
+        let (out, acts) = model.run_capturing(&input, &["prb.add", "conv2"]).unwrap();
+        assert_eq!(out.logits.shape(), &[batch, 5]);
+        for n in 0..batch {
+            let vals = naive_run(&m, &x[n * 297..(n + 1) * 297]);
+            let got = &out.logits.data()[n * 5..(n + 1) * 5];
+            let rel = rel_diff(got, &vals["fc"].0);
+            assert!(rel < 1e-5, "seed {seed} image {n}: logits rel {rel}");
+            for (name, t) in &acts {
+                let per = t.len() / batch;
+                let rel = rel_diff(&t.data()[n * per..(n + 1) * per], &vals[name.as_str()].0);
+                assert!(rel < 1e-5, "seed {seed} image {n}: {name} rel {rel}");
+            }
+        }
+    }
+}
