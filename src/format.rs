@@ -572,6 +572,28 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// An optional attribute (FORMAT.md gives its default); present but malformed is an error.
+    fn pair_or(&self, key: &str, default: [usize; 2]) -> Result<[usize; 2]> {
+        match self.obj.get(key) {
+            None => Ok(default),
+            Some(_) => self.pair(key),
+        }
+    }
+
+    fn count_or(&self, key: &str, default: usize) -> Result<usize> {
+        match self.obj.get(key) {
+            None => Ok(default),
+            Some(v) => self.usize_of(key, v),
+        }
+    }
+
+    fn str_or(&self, key: &str, default: &'a str) -> Result<&'a str> {
+        match self.obj.get(key) {
+            None => Ok(default),
+            Some(_) => self.str(key),
+        }
+    }
+
     fn str(&self, key: &str) -> Result<&'a str> {
         self.get(key)?
             .as_str()
@@ -820,7 +842,7 @@ impl<'a> GraphBuilder<'a> {
                     in_w: w,
                     kernel: self.kernel(&a)?,
                     stride: self.stride(&a)?,
-                    padding: a.pair("padding")?,
+                    padding: a.pair_or("padding", [0, 0])?,
                 };
                 let (oh, ow) = geometry.output_hw().map_err(|e| reword(&a, e))?;
                 Inferred::free(Op::MaxPool2d(geometry), Shape::Map { c, h: oh, w: ow })
@@ -870,7 +892,7 @@ impl<'a> GraphBuilder<'a> {
     }
 
     fn stride(&self, a: &Attrs) -> Result<[usize; 2]> {
-        let s = a.pair("stride")?;
+        let s = a.pair_or("stride", [1, 1])?;
         for side in s {
             if side > limits::MAX_STRIDE {
                 return Err(Error::limit(
@@ -896,8 +918,8 @@ impl<'a> GraphBuilder<'a> {
             out_channels,
             kernel: self.kernel(a)?,
             stride: self.stride(a)?,
-            padding: a.pair("padding")?,
-            groups: a.count("groups")?,
+            padding: a.pair_or("padding", [0, 0])?,
+            groups: a.count_or("groups", 1)?,
         };
         let d = geometry.dims().map_err(|e| reword(a, e))?;
         let shape = Shape::Map {
@@ -972,7 +994,7 @@ impl<'a> GraphBuilder<'a> {
             .ok_or_else(|| a.err("`weight` must be an object"))?;
         let wa = Attrs { node: a.node, obj };
         wa.only(&["encoding", "tensor", "scale"])?;
-        let encoding = wa.str("encoding")?;
+        let encoding = wa.str_or("encoding", "f32")?;
         let tensor = wa.str("tensor")?;
         let scale_name = match obj.get("scale") {
             None | Some(Value::Null) => None,

@@ -210,3 +210,21 @@ fn errors_are_one_line_with_exit_code_1() {
     let v = json_of(&out);
     assert!(v["median_ms"].as_f64().unwrap() >= 0.0);
 }
+
+/// The committed ImageNet-shape SEP-Net small lands on the paper's budget (NOTES.md section 3):
+/// 1.30M parameters (±2%), about 260M multiply-accumulates at 224×224, BQ file ≤ 1.3 MB.
+#[test]
+fn inspect_sepnet_small_matches_the_paper_budget() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/sepnet_small-bq-untrained.sepnet");
+    let out = sepnet(&[&"inspect", &path, &"--json"]);
+    let v = json_of(&out);
+    let params = v["params"].as_f64().expect("params");
+    let macs = v["macs"].as_f64().expect("macs");
+    let bytes = v["file_bytes"].as_f64().expect("file_bytes");
+    assert!((params - 1.30e6).abs() <= 0.02 * 1.30e6, "params {params}");
+    assert!((macs - 260e6).abs() <= 0.02 * 260e6, "macs {macs}");
+    assert!(bytes <= 1.3e6, "BQ file {bytes} bytes");
+    assert_eq!(v["variant"], "BQ");
+    assert_eq!(v["trained"], false);
+    assert_eq!(v["layers"].as_array().map(Vec::len).unwrap_or(0) > 50, true);
+}

@@ -246,7 +246,7 @@ fn graph_structure_errors() {
         f(&mut m);
         m
     };
-    // Unknown op; unknown attribute; missing attribute.
+    // Unknown op; unknown attribute; missing required attribute (`stride` may be omitted).
     rejects(
         &edit(&|m| m.node_mut("conv1.relu")["op"] = json!("gelu")),
         bad_graph,
@@ -260,7 +260,7 @@ fn graph_structure_errors() {
             m.node_mut("conv1")
                 .as_object_mut()
                 .unwrap()
-                .remove("stride");
+                .remove("kernel");
         }),
         bad_graph,
     );

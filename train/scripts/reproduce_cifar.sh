@@ -11,7 +11,7 @@ T="python -m sepnet_train.train --resume --no-progress"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 
 # SEP-Net (CIFAR): R, then B (patterns frozen; alpha, 1x1 and BN fine-tuned), BQ at export.
-has sepnet_r && $T --model sepnet_cifar --epochs 80 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/sepnet_cifar-R"
+has sepnet_r && $T --model sepnet_cifar --epochs 50 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/sepnet_cifar-R"
 has sepnet_b && $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" \
   --binarize alpha --policy all --epochs 20 --lr 0.01 --warmup-epochs 0 --output-dir "$RUNS/sepnet_cifar-B"
 if has sepnet_export; then

@@ -100,6 +100,18 @@ def _bn_fold(bn: nn.BatchNorm2d | None, channels: int) -> tuple[torch.Tensor, to
     return s, beta - mean * s
 
 
+_DEFAULTS = {"stride": [1, 1], "padding": [0, 0], "groups": 1, "bias": None}
+
+
+def _drop_defaults(node: dict) -> dict:
+    """Omit attributes equal to FORMAT.md's defaults (keeps headers small: the untrained
+    sepnet_small R file must fit the paper's 5.2 MB, header included)."""
+    out = {k: v for k, v in node.items() if not (k in _DEFAULTS and v == _DEFAULTS[k])}
+    if isinstance(out.get("weight"), dict) and out["weight"].get("encoding") == "f32":
+        out["weight"] = {k: v for k, v in out["weight"].items() if k != "encoding"}
+    return out
+
+
 class GraphBuilder:
     """The ``g`` a model's ``export_graph(g)`` calls; collects nodes, tensors and statistics."""
 
@@ -187,7 +199,7 @@ class GraphBuilder:
         node = {"name": name, "op": "conv2d", "inputs": [x], "out_channels": o,
                 "kernel": [kh, kw], "stride": [sh, sw], "padding": [ph, pw], "groups": g,
                 "weight": weight, "bias": bias_name}
-        return self._node(node, [o, ho, wo])
+        return self._node(_drop_defaults(node), [o, ho, wo])
 
     def conv(self, name: str, conv: nn.Conv2d, x: str, bn: nn.BatchNorm2d | None = None) -> str:
         s, b = _bn_fold(bn, conv.out_channels)
@@ -251,9 +263,9 @@ class GraphBuilder:
             self.params += fc.out_features
         self.params += fc.out_features * i
         self.macs += fc.out_features * i
-        return self._node({"name": name, "op": "linear", "inputs": [x],
-                           "out_features": fc.out_features, "weight": weight,
-                           "bias": bias_name}, [fc.out_features])
+        return self._node(_drop_defaults({"name": name, "op": "linear", "inputs": [x],
+                                          "out_features": fc.out_features, "weight": weight,
+                                          "bias": bias_name}), [fc.out_features])
 
     def graph(self, output: str) -> dict:
         return {"input": {"name": self.input, "shape": list(self.input_shape)},

@@ -74,6 +74,25 @@ def _pair(node, key) -> tuple[int, int]:
     return v[0], v[1]
 
 
+# FORMAT.md section 3: optional attributes and their defaults.
+_DEFAULTS = {"conv2d": {"stride": [1, 1], "padding": [0, 0], "groups": 1, "bias": None},
+             "maxpool2d": {"stride": [1, 1], "padding": [0, 0]},
+             "linear": {"bias": None}}
+
+
+def _with_defaults(graph):
+    """Fill in omitted optional attributes so the rest of the reader sees explicit values."""
+    if isinstance(graph, dict) and isinstance(graph.get("nodes"), list):
+        for node in graph["nodes"]:
+            if not isinstance(node, dict):
+                continue
+            for k, v in _DEFAULTS.get(node.get("op"), {}).items():
+                node.setdefault(k, v)
+            if isinstance(node.get("weight"), dict):
+                node["weight"].setdefault("encoding", "f32")
+    return graph
+
+
 class RefModel:
     """A decoded ``.sepnet`` file: graph, f32 weights, labels, preprocessing, provenance."""
 
@@ -85,7 +104,7 @@ class RefModel:
             raise FormatError(f"sepnet.format is {meta['sepnet.format']!r}, not 'sepnet'")
         if meta["sepnet.version"] != SUPPORTED_VERSION:
             raise FormatError(f"unsupported version {meta['sepnet.version']!r}")
-        self.graph = _json_key(meta, "sepnet.graph")
+        self.graph = _with_defaults(_json_key(meta, "sepnet.graph"))
         self.labels = _json_key(meta, "sepnet.labels")
         self.preprocess = _json_key(meta, "sepnet.preprocess")
         self.provenance = _json_key(meta, "sepnet.provenance")
