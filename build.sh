@@ -25,7 +25,14 @@ setup_rust() {
 }
 
 setup_python() {
-  if ! python3 -c 'import torch, safetensors, onnxruntime, onnx, pytest, sepnet_train' 2>/dev/null; then
+  # Reinstall when sepnet_train is missing or is another checkout's editable install.
+  if ! python3 - "$ROOT/train" 2>/dev/null <<'PY'
+import pathlib, sys
+import torch, safetensors, onnxruntime, onnx, onnxscript, pytest, tqdm, matplotlib, sepnet_train
+here = pathlib.Path(sys.argv[1]).resolve()
+sys.exit(0 if here in pathlib.Path(sepnet_train.__file__).resolve().parents else 1)
+PY
+  then
     log "installing the Python pipeline (train/) and its test dependencies"
     python3 -m pip install --quiet -e "train[test]"
   fi
