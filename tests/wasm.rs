@@ -3,14 +3,19 @@
 //!
 //! Runs the golden bundles embedded below (an explicit list: a renamed or missing golden file
 //! is a compile error here, not a silently skipped test), the Rust-made `tests/data` pair, and
-//! the JS-facing `Engine` API.
+//! the JS-facing `Engine` API, including its web-sys inputs (`ImageData` and canvases where
+//! the environment has them: not in Node) and `Engine.load` (fetch).
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Array, Reflect};
+use js_sys::{Array, Reflect, Uint8Array};
 use sepnet::wasm::Engine;
 use sepnet::Model;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{Clamped, JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
+use web_sys::{
+    CanvasRenderingContext2d, HtmlCanvasElement, ImageData, OffscreenCanvas,
+    OffscreenCanvasRenderingContext2d,
+};
 
 macro_rules! pair {
     ($dir:literal, $name:literal) => {
@@ -131,4 +136,183 @@ fn engine_api_shapes() {
     assert!(get(&first, "label").as_string().is_some());
     assert!(get(&first, "probability").as_f64().unwrap() > 0.0);
     assert!(engine.classify_rgba(&pixels, 41, 30, 3).is_err());
+}
+
+/// Whether the global object has `name` (Node has no `ImageData` or canvases).
+fn has_global(name: &str) -> bool {
+    Reflect::has(&js_sys::global(), &name.into()).unwrap()
+}
+
+/// `(index, probability)` of a classification's `top` list: what must agree between inputs
+/// (timings never do).
+fn top_of(result: &JsValue) -> Vec<(f64, f64)> {
+    Array::from(&get(result, "top"))
+        .iter()
+        .map(|p| {
+            let n = |k| get(&p, k).as_f64().unwrap();
+            (n("index"), n("probability"))
+        })
+        .collect()
+}
+
+/// An opaque (alpha 255, so canvases store it unpremultiplied and exactly) pixel pattern.
+fn pattern(width: u32, height: u32) -> Vec<u8> {
+    (0..width * height)
+        .flat_map(|i| {
+            let (x, y) = (i % width, i / width);
+            [
+                (x * 37 + y * 11) as u8,
+                ((x * 5) ^ (y * 29)) as u8,
+                (x * y * 3 + 64) as u8,
+                255,
+            ]
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn classify_image_data_and_canvas_match_rgba() {
+    let engine = Engine::new(DATA.1).unwrap();
+    let (w, h) = (23, 17);
+    let pixels = pattern(w, h);
+    let expected = top_of(&engine.classify_rgba(&pixels, w, h, 5).unwrap());
+    assert_eq!(expected.len(), 5);
+
+    // Wrong arguments are errors in every environment (the instanceof checks never throw).
+    for wrong in [
+        JsValue::from(5),
+        JsValue::NULL,
+        js_sys::Object::new().into(),
+    ] {
+        assert!(engine.classify_canvas(&wrong, 5).is_err());
+        assert!(engine
+            .classify_image_data(wrong.unchecked_ref::<ImageData>(), 5)
+            .is_err());
+    }
+
+    if !has_global("ImageData") {
+        return; // Node: no ImageData, so no canvases either
+    }
+    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), w, h).unwrap();
+    assert_eq!(
+        top_of(&engine.classify_image_data(&image, 5).unwrap()),
+        expected
+    );
+
+    if has_global("OffscreenCanvas") {
+        let canvas = OffscreenCanvas::new(w, h).unwrap();
+        let ctx: OffscreenCanvasRenderingContext2d =
+            canvas.get_context("2d").unwrap().unwrap().unchecked_into();
+        ctx.put_image_data(&image, 0.0, 0.0).unwrap();
+        assert_eq!(
+            top_of(&engine.classify_canvas(&canvas, 5).unwrap()),
+            expected
+        );
+        let empty = OffscreenCanvas::new(0, 0).unwrap();
+        assert!(engine.classify_canvas(&empty, 5).is_err());
+    }
+    if has_global("document") {
+        let document = web_sys::window().unwrap().document().unwrap();
+        let canvas: HtmlCanvasElement = document.create_element("canvas").unwrap().unchecked_into();
+        canvas.set_width(w);
+        canvas.set_height(h);
+        let ctx: CanvasRenderingContext2d =
+            canvas.get_context("2d").unwrap().unwrap().unchecked_into();
+        ctx.put_image_data(&image, 0.0, 0.0).unwrap();
+        assert_eq!(
+            top_of(&engine.classify_canvas(&canvas, 5).unwrap()),
+            expected
+        );
+        // A DOM element that is not a canvas: an error too.
+        let div = document.create_element("div").unwrap();
+        assert!(engine.classify_canvas(&div, 5).is_err());
+    }
+}
+
+/// Standard padded base64, for `data:` URLs.
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ABC[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+async fn load_err(url: &str) -> String {
+    match Engine::load(url.to_owned()).await {
+        Ok(_) => panic!("Engine.load({url}) succeeded"),
+        Err(e) => JsValue::from(e)
+            .unchecked_into::<js_sys::Error>()
+            .message()
+            .into(),
+    }
+}
+
+/// One test so that the temporary `fetch` stub below cannot overlap another fetch.
+#[wasm_bindgen_test]
+async fn engine_load() {
+    let (name, model, _) = GOLDEN[0];
+    let file_bytes = |e: &Engine| get(&e.info().unwrap(), "file_bytes").as_f64();
+
+    let data_url = format!("data:application/octet-stream;base64,{}", base64(model));
+    let engine = Engine::load(data_url)
+        .await
+        .unwrap_or_else(|_| panic!("{name} from data:"));
+    assert_eq!(file_bytes(&engine), Some(model.len() as f64));
+
+    // Blob URLs: Node 20 fetches these too.
+    let parts = Array::of1(&Uint8Array::from(model));
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&parts).unwrap();
+    let blob_url = web_sys::Url::create_object_url_with_blob(&blob).unwrap();
+    let engine = Engine::load(blob_url.clone())
+        .await
+        .unwrap_or_else(|_| panic!("{name} from blob:"));
+    web_sys::Url::revoke_object_url(&blob_url).unwrap();
+    assert_eq!(file_bytes(&engine), Some(model.len() as f64));
+
+    let garbage = format!(
+        "data:application/octet-stream;base64,{}",
+        base64(b"not a model")
+    );
+    assert!(!load_err(&garbage).await.is_empty());
+    // A revoked blob URL cannot be fetched.
+    assert!(load_err(&blob_url).await.contains("could not download"));
+
+    if has_global("document") {
+        // The test runner's server answers 404 for a missing file.
+        let msg = load_err("/definitely-not-here.sepnet").await;
+        assert!(msg.contains("HTTP 404"), "{msg}");
+    } else {
+        // Node: no base URL, so a relative URL cannot be fetched at all.
+        assert!(load_err("/definitely-not-here.sepnet")
+            .await
+            .contains("could not download"));
+    }
+
+    // A body shorter than its Content-Length (a stub fetch: servers cannot be scripted here).
+    let global = js_sys::global();
+    let real_fetch = Reflect::get(&global, &"fetch".into()).unwrap();
+    let stub = js_sys::Function::new_with_args(
+        "",
+        "return Promise.resolve(new Response(new Uint8Array(100), \
+         {headers: {'Content-Type': 'application/octet-stream', 'Content-Length': '200'}}))",
+    );
+    Reflect::set(&global, &"fetch".into(), &stub).unwrap();
+    let truncated = load_err("https://example.invalid/m.sepnet").await;
+    Reflect::set(&global, &"fetch".into(), &real_fetch).unwrap();
+    assert!(
+        truncated.contains("truncated") && truncated.contains("100 of 200"),
+        "{truncated}"
+    );
 }
