@@ -215,7 +215,8 @@ fn errors_are_one_line_with_exit_code_1() {
 /// 1.30M parameters (±2%), about 260M multiply-accumulates at 224×224, BQ file ≤ 1.3 MB.
 #[test]
 fn inspect_sepnet_small_matches_the_paper_budget() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/sepnet_small-bq-untrained.sepnet");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/sepnet_small-bq-untrained.sepnet");
     let out = sepnet(&[&"inspect", &path, &"--json"]);
     let v = json_of(&out);
     let params = v["params"].as_f64().expect("params");
