@@ -82,6 +82,9 @@ run_tests() {
   (cd train && python3 -m pytest -q)
   log "cargo test (native engine + CLI)"
   cargo test --features cli
+  log "engine vs PyTorch accuracy on 1,000 validation images (every trained CIFAR-10 model)"
+  cargo build --release --features cli
+  (cd train && python3 -m sepnet_train.check_engine --sepnet-bin "$ROOT/target/release/sepnet" --per-class 100)
   log "wasm tests (wasm-bindgen-test in Node)"
   cargo test --target wasm32-unknown-unknown --test wasm
   log "wasm tests (wasm-bindgen-test in headless Chromium)"
