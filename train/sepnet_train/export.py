@@ -506,7 +506,9 @@ def main(argv=None) -> dict:
     if binarization["method"] != "offset":
         binarization.pop("offset")
 
-    out = a.out or f"www/models/{name}-{a.variant.lower()}{'' if trained else '-untrained'}.sepnet"
+    # The default lands in the repository's www/models wherever the command is run from.
+    out = a.out or str(Path(__file__).resolve().parents[2] / "www" / "models" /
+                       f"{name}-{a.variant.lower()}{'' if trained else '-untrained'}.sepnet")
     summary = export_sepnet(model, name, a.variant, out, labels=labels, trained=trained,
                             accuracy=accuracy, binarization=binarization, provenance_extra=extra)
     if a.evaluate:
