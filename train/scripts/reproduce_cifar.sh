@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Every CIFAR-10 result in docs/RESULTS.md, in order. Idempotent: each stage resumes from its
 # checkpoint (run folders live outside the work tree, in $RUNS), so the script can be stopped and
-# rerun across sessions. STAGES picks a subset, e.g. STAGES="sepnet_r sepnet_b" ./reproduce_cifar.sh
+# rerun across sessions. STAGES picks a subset, e.g. STAGES="sepnet_r sepnet_b" ./reproduce_cifar.sh;
+# THREADS sets torch threads (e.g. THREADS=1 nice -n 19 for a second run soaking up idle CPU).
+# The body is one function so bash parses it whole: editing this file mid-run is safe.
 set -euo pipefail
+main() {
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/sepnet-runs}
 MODELS=../www/models
-STAGES=${STAGES:-"sepnet_r sepnet_b sepnet_export resnet20_r resnet20_b resnet20_offset analysis"}
-T="python -m sepnet_train.train --resume --no-progress"
+STAGES=${STAGES:-"sepnet_r sepnet_b sepnet_export engine_eval resnet20_r resnet20_b resnet20_offset analysis results"}
+T="python -m sepnet_train.train --resume --no-progress ${THREADS:+--threads $THREADS}"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 
 # SEP-Net (CIFAR): R, then B (patterns frozen; alpha, 1x1 and BN fine-tuned), BQ at export.
@@ -19,6 +22,12 @@ if has sepnet_export; then
   $E --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --variant R --out "$MODELS/sepnet_cifar-r.sepnet"
   $E --checkpoint "$RUNS/sepnet_cifar-B/checkpoint.pth" --variant B --out "$MODELS/sepnet_cifar-b.sepnet"
   $E --checkpoint "$RUNS/sepnet_cifar-B/checkpoint.pth" --variant BQ --out "$MODELS/sepnet_cifar-bq.sepnet" --default
+fi
+# The Rust engine (JPEG decoding and preprocessing included) on the whole validation split,
+# beside the PyTorch reader on the same files (CI repeats this on a 1,000-image slice).
+if has engine_eval; then
+  (cd .. && cargo build --release --features cli --quiet)
+  python -m sepnet_train.check_engine --per-class 500 --json-out ../docs/results/engine_eval.json
 fi
 
 # ResNet-20, the authors' CIFAR experiment: full precision, right after binarization (printed and
@@ -34,3 +43,8 @@ if has analysis; then
   python -m sepnet_train.analysis --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --out ../docs/figures/sepnet_cifar
   python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20-R/checkpoint.pth" --out ../docs/figures/resnet20
 fi
+
+# docs/RESULTS.md's tables, regenerated from the runs, the manifest and the measurements above.
+has results && python -m sepnet_train.results --runs "$RUNS" --write ../docs/RESULTS.md
+}
+main "$@"

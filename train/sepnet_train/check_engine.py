@@ -48,6 +48,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-path", default=str(D.DEFAULT_CIFAR_TRAIN))
     p.add_argument("--per-class", type=int, default=100, help="validation images per class")
     p.add_argument("--tolerance", type=float, default=0.001)
+    p.add_argument("--json-out", help="also write the comparison as JSON (docs/results/engine_eval.json)")
     a = p.parse_args(argv)
 
     manifest = json.loads(Path(a.manifest).read_text())
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     if not models:
         print("check_engine: no trained CIFAR-10 model in the manifest yet; nothing to compare")
         return 0
-    failed = False
+    failed, rows = False, []
     with tempfile.TemporaryDirectory() as tmp:
         folder, cache = Path(tmp) / "val", Path(tmp) / "cache"
         n = D.export_split(Path(a.data_path), folder, per_class=500, limit_per_class=a.per_class)
@@ -68,8 +69,15 @@ def main(argv=None) -> int:
             ok = (eng["n"] == n and abs(eng["top1"] - ref["top1"]) <= a.tolerance
                   and abs(eng["top5"] - ref["top5"]) <= a.tolerance)
             failed |= not ok
+            rows.append({"file": m["file"], "n": eng["n"], "ok": ok,
+                         "engine": {"top1": eng["top1"], "top5": eng["top5"]},
+                         "torch": {"top1": ref["top1"], "top5": ref["top5"]}})
             print(f"{m['file']:32} {eng['n']:5} {eng['top1']:11.4f} {ref['top1']:10.4f} "
                   f"{eng['top5']:11.4f} {ref['top5']:10.4f}  {'ok' if ok else 'MISMATCH'}")
+    if a.json_out:
+        Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json_out).write_text(json.dumps(
+            {"split": f"val{10 * a.per_class}", "tolerance": a.tolerance, "models": rows}, indent=1))
     return 1 if failed else 0
 
 

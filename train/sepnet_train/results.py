@@ -1,0 +1,220 @@
+"""The CIFAR-10 tables of ``docs/RESULTS.md``, generated from measured artefacts only.
+
+Run folders live outside the repository (``~/sepnet-runs``), so ``--runs`` first copies what the
+tables need into ``docs/results/``: each run's history and extras (``runs/NAME.json``) and its
+curves (``runs/NAME-curves.png``). The tables are then rendered from ``docs/results/`` alone:
+
+- the committed models' manifest entries (params, bytes, accuracy of the *file* measured by
+  ``export --evaluate`` through the PyTorch reader);
+- ``engine_eval.json`` (``check_engine --per-class 500 --json-out``: the Rust engine on the
+  whole validation split beside PyTorch);
+- the run summaries (final validation accuracy, accuracy right after binarization);
+- the analysis JSONs in ``docs/figures/``.
+
+    python -m sepnet_train.results --runs ~/sepnet-runs --write ../docs/RESULTS.md
+
+``--write`` replaces the blocks between ``<!-- generated:NAME -->`` and ``<!-- end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "docs" / "results"
+
+# Issue 3's targets (validation top-1) and the authors' repository numbers (CIFAR-10 test set).
+SEPNET_TARGETS = {"R": 0.920, "B": 0.910, "BQ": 0.910}
+BQ_MAX_BYTES = 1_000_000
+RESNET20_AUTHORS = {"full": 0.9118, "after": 0.1546, "refined": 0.8649}
+RESNET20_TARGETS = {"full": 0.910, "refined": 0.880}
+POSTER_GOOGLENET = {"1x1": 0.0462, "3x3": 0.0029, "5x5": 0.0056}
+
+# Run folder name → what it is (the names reproduce_cifar.sh uses).
+RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet20-B-offset")
+
+
+def summarize_run(run_dir: Path) -> dict | None:
+    """The parts of a run's checkpoint worth keeping in the repository (no weights)."""
+    ckpt_path = run_dir / "checkpoint.pth"
+    if not ckpt_path.exists():
+        return None
+    import torch
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    extra = dict(ckpt.get("extra", {}))
+    if "binarized_layers" in extra:
+        extra["binarized_layers"] = len(extra["binarized_layers"])
+    keep = ("model", "epochs", "lr", "wd", "batch_size", "binarize", "offset", "policy",
+            "finetune_from", "label_smoothing", "seed")
+    return {"run": run_dir.name, "args": {k: ckpt["args"].get(k) for k in keep},
+            "epochs_done": ckpt["epoch"] + 1, "accuracy": ckpt.get("accuracy"),
+            "extra": extra, "history": ckpt["history"]}
+
+
+def collect(runs: Path, dest: Path = RESULTS) -> list[str]:
+    (dest / "runs").mkdir(parents=True, exist_ok=True)
+    found = []
+    for name in RUNS:
+        s = summarize_run(runs / name)
+        if s is None:
+            continue
+        (dest / "runs" / f"{name}.json").write_text(json.dumps(s, indent=1))
+        if (runs / name / "curves.png").exists():
+            shutil.copyfile(runs / name / "curves.png", dest / "runs" / f"{name}-curves.png")
+        found.append(name)
+    return found
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+def _load(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def pct(x, digits=2) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _verdict(value, target, extra_ok=True) -> str:
+    if value is None:
+        return "not measured yet"
+    if value >= target and extra_ok:
+        return "met"
+    return f"missed by {100 * (target - value):.2f} pt" if value < target else "missed (size)"
+
+
+def _run_final(run: dict | None):
+    if not run:
+        return None
+    a = run.get("accuracy") or {}
+    return a.get("top1")
+
+
+def _progress(run: dict | None) -> str:
+    if not run:
+        return ""
+    done, total = run["epochs_done"], run["args"]["epochs"]
+    return "" if done >= total else f" (epoch {done} of {total}, still training)"
+
+
+def render_sepnet(results: Path, manifest: dict) -> str:
+    by_file = {m["file"]: m for m in manifest.get("models", [])}
+    engine = {m["file"]: m for m in (_load(results / "engine_eval.json") or {}).get("models", [])}
+    runs = {v: _load(results / "runs" / f"sepnet_cifar-{'R' if v == 'R' else 'B'}.json")
+            for v in ("R", "B", "BQ")}
+    lines = [
+        "| variant | params | file bytes | training run, last epoch (PyTorch) | right after "
+        "binarization | the file, PyTorch reader: top-1 / top-5 | the file, `sepnet eval`: "
+        "top-1 / top-5 | target | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v in ("R", "B", "BQ"):
+        f = f"sepnet_cifar-{v.lower()}.sepnet"
+        m, e, run = by_file.get(f), engine.get(f), runs[v]
+        acc = (m or {}).get("accuracy") or {}
+        after = ((run or {}).get("extra") or {}).get("acc_after_binarization") if v != "R" else None
+        size_ok = m is None or v != "BQ" or m["bytes"] < BQ_MAX_BYTES
+        target = f"≥ {pct(SEPNET_TARGETS[v], 1)}" + (", < 1 MB" if v == "BQ" else "")
+        train_col = pct(_run_final(run)) + _progress(run) if v != "BQ" else "(B's run)"
+        lines.append(
+            f"| {v} | {m['params']:,} | {m['bytes']:,} | " if m else f"| {v} | | | ")
+        lines[-1] += (
+            f"{train_col} | {pct((after or {}).get('val_top1')) if v != 'R' else 'n/a'} | "
+            f"{pct(acc.get('top1'))} / {pct(acc.get('top5'))} | "
+            f"{pct(e['engine']['top1']) + ' / ' + pct(e['engine']['top5']) if e else '–'} | "
+            f"{target} | {_verdict(acc.get('top1'), SEPNET_TARGETS[v], size_ok)} |")
+    if engine:
+        ev = _load(results / "engine_eval.json")
+        worst = max(max(abs(r["engine"]["top1"] - r["torch"]["top1"]),
+                        abs(r["engine"]["top5"] - r["torch"]["top5"])) for r in ev["models"])
+        lines.append("")
+        lines.append(f"Engine against PyTorch on the whole split ({ev['split']}): largest "
+                     f"difference {100 * worst:.2f} point (tolerance {100 * ev['tolerance']:.1f}).")
+    return "\n".join(lines)
+
+
+def render_resnet20(results: Path) -> str:
+    runs = {k: _load(results / "runs" / f"{k}.json")
+            for k in ("resnet20-R", "resnet20-B", "resnet20-B-offset")}
+
+    def after(run):
+        return ((run or {}).get("extra") or {}).get("acc_after_binarization", {}).get("val_top1")
+
+    rows = [
+        ("full precision", _run_final(runs["resnet20-R"]), _progress(runs["resnet20-R"]),
+         RESNET20_AUTHORS["full"], RESNET20_TARGETS["full"]),
+        ("right after binarization, offset 0.09", after(runs["resnet20-B-offset"]), "",
+         RESNET20_AUTHORS["after"], None),
+        ("refined, offset 0.09", _run_final(runs["resnet20-B-offset"]),
+         _progress(runs["resnet20-B-offset"]), RESNET20_AUTHORS["refined"],
+         RESNET20_TARGETS["refined"]),
+        ("right after binarization, alpha = mean\\|W\\| (paper)", after(runs["resnet20-B"]), "",
+         None, None),
+        ("refined, alpha = mean\\|W\\|", _run_final(runs["resnet20-B"]),
+         _progress(runs["resnet20-B"]), None, RESNET20_TARGETS["refined"]),
+    ]
+    lines = ["| stage | val top-1 (ours) | authors' repository (test set) | target | verdict |",
+             "|---|---|---|---|---|"]
+    for name, ours, prog, theirs, target in rows:
+        lines.append(f"| {name} | {pct(ours)}{prog} | {pct(theirs)} | "
+                     f"{'≥ ' + pct(target, 1) if target else '–'} | "
+                     f"{_verdict(ours, target) if target else ('measured' if ours else 'not measured yet')} |")
+    return "\n".join(lines)
+
+
+def render_quant_error(figures: Path) -> str:
+    lines = ["| model | 1×1 | 3×3 | 5×5 |", "|---|---|---|---|",
+             "| GoogLeNet (poster) | " + " | ".join(f"{POSTER_GOOGLENET[k]:.4f}"
+                                                for k in ("1x1", "3x3", "5x5")) + " |"]
+    for name in ("sepnet_cifar", "resnet20"):
+        r = _load(figures / f"{name}.json")
+        errs = (r or {}).get("errors", {})
+        cells = [f"{errs[k]['mean_error']:.4f} ({errs[k]['layers']} layers)" if k in errs else "–"
+                 for k in ("1x1", "3x3", "5x5")]
+        lines.append(f"| {name} R (ours) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
+               figures: Path | None = None) -> dict[str, str]:
+    manifest = _load(manifest_path or REPO / "www" / "models" / "manifest.json") or {}
+    return {"sepnet_cifar": render_sepnet(results, manifest),
+            "resnet20": render_resnet20(results),
+            "quant_error": render_quant_error(figures or REPO / "docs" / "figures")}
+
+
+def write_blocks(doc: Path, blocks: dict[str, str]) -> list[str]:
+    """Replace each ``<!-- generated:NAME -->`` … ``<!-- end -->`` block; returns the names done."""
+    text, done = doc.read_text(), []
+    for name, body in blocks.items():
+        pat = re.compile(rf"(<!-- generated:{re.escape(name)} -->\n).*?(<!-- end -->)", re.S)
+        text, n = pat.subn(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+        if n:
+            done.append(name)
+    doc.write_text(text)
+    return done
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", help="run folders to collect from first (e.g. ~/sepnet-runs)")
+    p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--write", help="RESULTS.md to update in place (default: print the tables)")
+    a = p.parse_args(argv)
+    results = Path(a.results)
+    if a.runs:
+        print("collected:", ", ".join(collect(Path(a.runs).expanduser(), results)) or "nothing")
+    blocks = render_all(results)
+    if a.write:
+        print("updated blocks:", ", ".join(write_blocks(Path(a.write), blocks)) or "none")
+    else:
+        for name, body in blocks.items():
+            print(f"## {name}\n{body}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""docs/RESULTS.md tables are rendered from measured artefacts, and say when a target is missed."""
+
+import json
+
+import torch
+
+from sepnet_train import results as R
+
+
+def fake_run(runs, name, epochs_done, epochs, top1, after=None, binarize="none"):
+    d = runs / name
+    d.mkdir(parents=True)
+    history = [{"epoch": e, "val_top1": top1} for e in range(epochs_done)]
+    extra = {"binarized_layers": ["a", "b"]} if after is not None else {}
+    if after is not None:
+        extra["acc_after_binarization"] = {"val_top1": after}
+    torch.save({"model": {}, "epoch": epochs_done - 1, "history": history, "extra": extra,
+                "args": {"model": name.split("-")[0], "epochs": epochs, "binarize": binarize},
+                "accuracy": {"split": "val5000", "n": 5000, "top1": top1, "top5": 0.99}},
+               d / "checkpoint.pth")
+
+
+def test_collect_and_render(tmp_path):
+    runs, res = tmp_path / "runs", tmp_path / "results"
+    fake_run(runs, "sepnet_cifar-R", 50, 50, 0.9312)
+    fake_run(runs, "sepnet_cifar-B", 12, 20, 0.9051, after=0.4012, binarize="alpha")
+    fake_run(runs, "resnet20-R", 100, 100, 0.9150)
+    assert R.collect(runs, res) == ["sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R"]
+    summary = json.loads((res / "runs" / "sepnet_cifar-B.json").read_text())
+    assert summary["extra"]["binarized_layers"] == 2 and summary["epochs_done"] == 12
+
+    manifest = {"models": [
+        {"file": "sepnet_cifar-r.sepnet", "params": 783290, "bytes": 3148192,
+         "accuracy": {"top1": 0.9312, "top5": 0.998}},
+        {"file": "sepnet_cifar-bq.sepnet", "params": 783290, "bytes": 1_200_000,
+         "accuracy": {"top1": 0.915, "top5": 0.997}}]}
+    (res / "engine_eval.json").write_text(json.dumps({"split": "val5000", "tolerance": 0.001,
+        "models": [{"file": "sepnet_cifar-r.sepnet", "n": 5000, "ok": True,
+                    "engine": {"top1": 0.9310, "top5": 0.998},
+                    "torch": {"top1": 0.9312, "top5": 0.998}}]}))
+    mpath = tmp_path / "manifest.json"
+    mpath.write_text(json.dumps(manifest))
+    blocks = R.render_all(res, mpath, tmp_path / "figures")
+
+    rows = {line.split("|")[1].strip(): line for line in blocks["sepnet_cifar"].splitlines()
+            if line.startswith("|")}
+    assert "93.12% / 99.80%" in rows["R"] and "93.10% / 99.80%" in rows["R"] and "| met |" in rows["R"]
+    assert "epoch 12 of 20, still training" in rows["B"] and "40.12%" in rows["B"]
+    assert "missed (size)" in rows["BQ"]  # accurate enough, but over 1 MB
+    assert "largest difference 0.02 point" in blocks["sepnet_cifar"]
+    assert "| full precision | 91.50% | 91.18% | ≥ 91.0% | met |" in blocks["resnet20"]
+
+    fake_low = {"models": [dict(manifest["models"][0], accuracy={"top1": 0.9105, "top5": 0.99})]}
+    mpath.write_text(json.dumps(fake_low))
+    assert "missed by 0.95 pt" in R.render_all(res, mpath, tmp_path / "figures")["sepnet_cifar"]
+
+
+def test_write_blocks_replaces_only_marked_text(tmp_path):
+    doc = tmp_path / "RESULTS.md"
+    doc.write_text("intro\n<!-- generated:resnet20 -->\nold\n<!-- end -->\nkeep me\n")
+    assert R.write_blocks(doc, {"resnet20": "new table", "absent": "x"}) == ["resnet20"]
+    assert doc.read_text() == "intro\n<!-- generated:resnet20 -->\nnew table\n<!-- end -->\nkeep me\n"
