@@ -878,31 +878,15 @@ impl<'a> GraphBuilder<'a> {
     }
 
     fn kernel(&self, a: &Attrs) -> Result<[usize; 2]> {
-        let k = a.pair("kernel")?;
-        for side in k {
-            if side > limits::MAX_KERNEL {
-                return Err(Error::limit(
-                    format!("kernel side of `{}`", truncate(a.node)),
-                    side as u64,
-                    limits::MAX_KERNEL as u64,
-                ));
-            }
-        }
-        Ok(k)
+        pair_within(a.pair("kernel")?, limits::MAX_KERNEL, || {
+            format!("kernel side of `{}`", truncate(a.node))
+        })
     }
 
     fn stride(&self, a: &Attrs) -> Result<[usize; 2]> {
-        let s = a.pair_or("stride", [1, 1])?;
-        for side in s {
-            if side > limits::MAX_STRIDE {
-                return Err(Error::limit(
-                    format!("stride of `{}`", truncate(a.node)),
-                    side as u64,
-                    limits::MAX_STRIDE as u64,
-                ));
-            }
-        }
-        Ok(s)
+        pair_within(a.pair_or("stride", [1, 1])?, limits::MAX_STRIDE, || {
+            format!("stride of `{}`", truncate(a.node))
+        })
     }
 
     fn conv2d(&self, a: &Attrs, input: Shape) -> Result<Inferred> {
@@ -1133,6 +1117,14 @@ fn check_channels(node: &str, n: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Both sides of a kernel or stride pair at most `max` (what names the offending attribute).
+fn pair_within(pair: [usize; 2], max: usize, what: impl Fn() -> String) -> Result<[usize; 2]> {
+    match pair.iter().find(|&&side| side > max) {
+        Some(&side) => Err(Error::limit(what(), side as u64, max as u64)),
+        None => Ok(pair),
+    }
 }
 
 /// Every dimension ≥ 1, channels within the limit, and at most 2^26 elements.
