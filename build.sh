@@ -71,7 +71,7 @@ build_wasm() {
   gz=$(cat pkg/sepnet_wasm_bg.wasm pkg/sepnet_wasm.js | gzip -9 | wc -c)
   all=$(cat pkg/sepnet_wasm_bg.wasm pkg/*.js | gzip -9 | wc -c)
   log "pkg/ ready: wasm ${raw} bytes; gzipped: wasm + wasm-bindgen glue ${gz} bytes, with the whole JS layer ${all} bytes"
-  PKG_GZIP_BYTES=$all
+  PKG_GZIP_BYTES=$gz
 }
 
 run_tests() {
@@ -90,9 +90,9 @@ run_tests() {
   log "wasm tests (wasm-bindgen-test in headless Chromium)"
   CHROMEDRIVER=$(command -v chromedriver) cargo test --target wasm32-unknown-unknown --test wasm_browser
   build_wasm
-  log "size budget: the engine and all its JS, gzipped, under 150 kB"
+  log "size budget (issue 4): the wasm engine plus its wasm-bindgen JS glue, gzipped, under 150 kB"
   if (( PKG_GZIP_BYTES > 150000 )); then
-    echo "pkg/ is ${PKG_GZIP_BYTES} bytes gzipped: over the 150,000-byte budget" >&2; exit 1
+    echo "wasm + glue is ${PKG_GZIP_BYTES} bytes gzipped: over the 150,000-byte budget" >&2; exit 1
   fi
   if [[ -f tests/js/package.json ]]; then
     log "package and browser tests (Node, Vite, Chromium)"

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::clock::no_clock;
 use crate::error::{Error, Result};
 use crate::format::Graph;
-use crate::graph::execute;
+use crate::graph::{execute, Plan};
 use crate::tensor::Tensor;
 
 /// Deviation of one compared tensor.
@@ -58,7 +58,7 @@ impl BundleReport {
 }
 
 /// Runs `graph` on the bundle's input and compares logits and every `act/<node>`.
-pub fn check_bundle(graph: &Graph, bundle: &[u8]) -> Result<BundleReport> {
+pub fn check_bundle(graph: &Graph, plan: &Plan, bundle: &[u8]) -> Result<BundleReport> {
     let bad = |m: String| Error::BadBundle(m);
     let st = SafeTensors::deserialize(bundle).map_err(|e| bad(format!("not safetensors: {e}")))?;
     let (_, header) = SafeTensors::read_metadata(bundle).map_err(|e| bad(e.to_string()))?;
@@ -105,7 +105,7 @@ pub fn check_bundle(graph: &Graph, bundle: &[u8]) -> Result<BundleReport> {
         }
     }
     let capture: Vec<&str> = act_names.iter().map(String::as_str).collect();
-    let run = execute(graph, &input, no_clock, &capture)?;
+    let run = execute(graph, plan, &input, no_clock, &capture)?;
 
     let mut checks = vec![compare("logits", &run.output, &logits)?];
     for (name, ours) in &run.captured {

@@ -6,13 +6,18 @@
 //! which keeps peak memory near the widest point of the network rather than its sum.
 //!
 //! Per-node wall time is read from the [`Clock`] passed in (see [`crate::clock`]).
+//!
+//! A [`Plan`] holds what the fast kernels prepare once per model (decoded, packed convolution
+//! weights); [`Kernels::Reference`] runs the scalar reference kernels instead, which is how
+//! tests and `sepnet bench --kernels` compare the two.
 
 use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::format::{Conv2d, Graph, Linear, Op, Shape, ValueId, Weights};
-use crate::kernels::scalar;
+use crate::kernels::packed::PackedConv;
+use crate::kernels::{pool, scalar};
 use crate::tensor::Tensor;
 
 /// Wall time of one node.
@@ -23,6 +28,55 @@ pub struct LayerTiming {
     /// FORMAT.md op name.
     pub op: &'static str,
     pub ms: f64,
+}
+
+/// Which kernels run the convolutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kernels {
+    /// The scalar reference kernels (`kernels::scalar`).
+    Reference,
+    /// Packed im2col + GEMM (`kernels::packed`), SIMD128 on wasm. Same results bit for bit.
+    Fast,
+}
+
+/// Per-model state prepared for a kernel choice: one packed convolution per conv2d node.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    kernels: Kernels,
+    convs: Vec<Option<PackedConv>>,
+}
+
+impl Plan {
+    pub fn new(graph: &Graph, kernels: Kernels) -> Result<Plan> {
+        let convs = match kernels {
+            Kernels::Reference => Vec::new(),
+            Kernels::Fast => graph
+                .nodes
+                .iter()
+                .map(|node| match &node.op {
+                    Op::Conv2d(Conv2d {
+                        geometry, weight, ..
+                    }) => Some(match weight {
+                        Weights::F32(w) => PackedConv::f32(geometry, w),
+                        Weights::Int8 { q, scale } => PackedConv::int8(geometry, q, scale),
+                        Weights::Pattern(p) => PackedConv::pattern(geometry, &p.bits, &p.scale),
+                    })
+                    .transpose(),
+                    _ => Ok(None),
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        Ok(Plan { kernels, convs })
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    fn conv(&self, index: usize) -> Option<&PackedConv> {
+        self.convs.get(index).and_then(Option::as_ref)
+    }
 }
 
 /// What one execution produced.
@@ -38,9 +92,16 @@ pub struct Execution {
     pub captured: Vec<(String, Tensor)>,
 }
 
-/// Runs `graph` on `input` (`[N, C, H, W]` matching the graph input, `N ≥ 1`), timing nodes
-/// with `clock` and keeping copies of the values named in `capture` (node or input names).
-pub fn execute(graph: &Graph, input: &Tensor, clock: Clock, capture: &[&str]) -> Result<Execution> {
+/// Runs `graph` on `input` (`[N, C, H, W]` matching the graph input, `N ≥ 1`) with the kernels
+/// `plan` was made for (`Plan::new(graph, ..)`), timing nodes with `clock` and keeping copies
+/// of the values named in `capture` (node or input names).
+pub fn execute(
+    graph: &Graph,
+    plan: &Plan,
+    input: &Tensor,
+    clock: Clock,
+    capture: &[&str],
+) -> Result<Execution> {
     let [c, h, w] = graph.input_shape;
     let batch = match input.shape() {
         [n, ic, ih, iw] if [*ic, *ih, *iw] == [c, h, w] && *n >= 1 => *n,
@@ -88,7 +149,12 @@ pub fn execute(graph: &Graph, input: &Tensor, clock: Clock, capture: &[&str]) ->
                 &data[n * len..(n + 1) * len]
             };
             let dst = &mut out[n * out_numel..(n + 1) * out_numel];
-            run_node(&node.op, &ins, image, dst)?;
+            match (plan.conv(index), &node.op) {
+                (Some(packed), Op::Conv2d(conv)) => {
+                    packed.run(image(0), conv.bias.as_deref(), dst)?
+                }
+                _ => run_node(&node.op, plan.kernels, &ins, image, dst)?,
+            }
         }
         timings.push(LayerTiming {
             layer: node.name.clone(),
@@ -125,9 +191,11 @@ pub fn execute(graph: &Graph, input: &Tensor, clock: Clock, capture: &[&str]) ->
     })
 }
 
-/// Runs one node on one image. `image(k)` is this image's slice of input `k`.
+/// Runs one node on one image with the reference kernels (the separable max pool for
+/// [`Kernels::Fast`]). `image(k)` is this image's slice of input `k`.
 fn run_node<'a>(
     op: &Op,
+    kernels: Kernels,
     ins: &[(&'a [f32], Shape)],
     image: impl Fn(usize) -> &'a [f32],
     dst: &mut [f32],
@@ -164,7 +232,10 @@ fn run_node<'a>(
             let parts: Vec<&[f32]> = (0..ins.len()).map(&image).collect();
             scalar::concat(&parts, dst)
         }
-        Op::MaxPool2d(g) => scalar::maxpool2d(g, image(0), dst),
+        Op::MaxPool2d(g) => match kernels {
+            Kernels::Fast => pool::maxpool2d(g, image(0), dst),
+            Kernels::Reference => scalar::maxpool2d(g, image(0), dst),
+        },
         Op::GlobalAvgPool => {
             let plane = match ins[0].1 {
                 Shape::Map { h, w, .. } => h * w,

@@ -37,7 +37,7 @@ pub use bundle::{BundleReport, TensorCheck};
 pub use clock::Clock;
 pub use error::{Error, Result};
 pub use format::{Accuracy, Graph, Provenance};
-pub use graph::LayerTiming;
+pub use graph::{Kernels, LayerTiming};
 pub use preprocess::{PixelLayout, Preprocess};
 pub use tensor::Tensor;
 
@@ -45,6 +45,7 @@ pub use tensor::Tensor;
 #[derive(Debug, Clone)]
 pub struct Model {
     graph: Graph,
+    plan: graph::Plan,
     clock: Clock,
 }
 
@@ -128,11 +129,25 @@ pub struct ModelInfo {
 
 impl Model {
     /// Parses and validates a `.sepnet` file.
+    /// Uses the fast kernels ([`Kernels::Fast`]); see [`Model::with_kernels`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
+        let graph = format::parse(bytes)?;
         Ok(Model {
-            graph: format::parse(bytes)?,
+            plan: graph::Plan::new(&graph, Kernels::Fast)?,
+            graph,
             clock: clock::now_ms,
         })
+    }
+
+    /// Switches the convolution kernels (the results are the same bit for bit; the scalar
+    /// reference is slower and needs no packed copy of the weights).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Result<Model> {
+        self.plan = graph::Plan::new(&self.graph, kernels)?;
+        Ok(self)
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.plan.kernels()
     }
 
     /// Replaces the clock used for timings (e.g. [`clock::no_clock`] for reproducible output).
@@ -211,7 +226,7 @@ impl Model {
         input: &Tensor,
         capture: &[&str],
     ) -> Result<(RunOutput, Vec<(String, Tensor)>)> {
-        let e = graph::execute(&self.graph, input, self.clock, capture)?;
+        let e = graph::execute(&self.graph, &self.plan, input, self.clock, capture)?;
         Ok((
             RunOutput {
                 logits: e.output,
@@ -224,7 +239,7 @@ impl Model {
 
     /// Runs a golden bundle (FORMAT.md section 6) and reports the deviations.
     pub fn check_bundle(&self, bundle: &[u8]) -> Result<BundleReport> {
-        bundle::check_bundle(&self.graph, bundle)
+        bundle::check_bundle(&self.graph, &self.plan, bundle)
     }
 
     /// Image → `[1, C, H, W]` input tensor (FORMAT.md section 4).

@@ -121,3 +121,32 @@ fn bundle_mismatch_is_detected() {
     assert!(model.check_bundle(&m.to_bytes()).is_err());
     assert!(model.check_bundle(b"nope").is_err());
 }
+
+/// Whole networks: the fast kernels (packed GEMM, separable max pool) give the reference
+/// kernels' logits bit for bit, on every golden model and the ImageNet-shape page model
+/// (which has the 5×5/2 stem and the max pool the CIFAR nets lack).
+#[test]
+fn fast_and_reference_kernels_agree() {
+    use sepnet::{Kernels, Tensor};
+    let mut files: Vec<PathBuf> = pairs(&root().join("tests/golden"))
+        .into_iter()
+        .map(|(model, _)| model)
+        .collect();
+    files.push(root().join("www/models/sepnet_small-bq-untrained.sepnet"));
+    assert!(files.len() >= 8, "golden models missing: {files:?}");
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        let fast = Model::from_bytes(&bytes).unwrap();
+        assert_eq!(fast.kernels(), Kernels::Fast);
+        let reference = Model::from_bytes(&bytes)
+            .unwrap()
+            .with_kernels(Kernels::Reference)
+            .unwrap();
+        let [c, h, w] = fast.input_shape();
+        let x = Rng::new(9).f32s(c * h * w);
+        let input = Tensor::new(vec![1, c, h, w], x).unwrap();
+        let a = fast.run(&input).unwrap().logits;
+        let b = reference.run(&input).unwrap().logits;
+        assert_eq!(a.data(), b.data(), "{}", path.display());
+    }
+}

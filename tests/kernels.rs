@@ -6,7 +6,8 @@
 mod common;
 
 use common::*;
-use sepnet::kernels::{scalar, Conv2dGeometry, Pool2dGeometry};
+use sepnet::kernels::packed::PackedConv;
+use sepnet::kernels::{gemm, pool, scalar, Conv2dGeometry, Pool2dGeometry};
 
 const CASES: usize = 150;
 const TOL: f64 = 1e-5;
@@ -36,8 +37,33 @@ fn random_conv(rng: &mut Rng) -> Conv2dGeometry {
     }
 }
 
+/// A random geometry the size of a real layer: several MR × NR tiles, ragged edges.
+fn random_layer(rng: &mut Rng) -> Conv2dGeometry {
+    loop {
+        let groups = rng.pick(&[1, 4]);
+        let k = rng.pick(&[1, 3, 5]);
+        let g = Conv2dGeometry {
+            in_channels: groups * rng.pick(&[3, 8, 13, 16]),
+            in_h: 4 + rng.below(17),
+            in_w: 4 + rng.below(17),
+            out_channels: groups * rng.pick(&[1, 4, 5, 9, 16]),
+            kernel: [k, k],
+            stride: [rng.pick(&[1, 1, 2]); 2],
+            padding: [rng.pick(&[0, k / 2]); 2],
+            groups,
+        };
+        if g.dims().is_ok() {
+            return g;
+        }
+    }
+}
+
 fn conv_case(rng: &mut Rng, enc: Enc) {
     let g = random_conv(rng);
+    conv_case_with(rng, enc, g);
+}
+
+fn conv_case_with(rng: &mut Rng, enc: Enc, g: Conv2dGeometry) {
     let d = g.dims().unwrap();
     let n = d.filter_len;
     let x = rng.f32s(g.in_channels * g.in_h * g.in_w);
@@ -48,10 +74,12 @@ fn conv_case(rng: &mut Rng, enc: Enc) {
     };
     let mut out = vec![f32::NAN; g.out_channels * d.out_h * d.out_w];
     // Build the stored encoding, and the real weights the naive conv uses.
+    let packed;
     let real: Vec<f32> = match enc {
         Enc::F32 => {
             let w = rng.f32s(g.out_channels * n);
             scalar::conv2d_f32(&g, &x, &w, bias.as_deref(), &mut out).unwrap();
+            packed = PackedConv::f32(&g, &w).unwrap();
             w
         }
         Enc::Int8 => {
@@ -60,6 +88,7 @@ fn conv_case(rng: &mut Rng, enc: Enc) {
                 .collect();
             let s = rng.f32s(g.out_channels);
             scalar::conv2d_int8(&g, &x, &q, &s, bias.as_deref(), &mut out).unwrap();
+            packed = PackedConv::int8(&g, &q, &s).unwrap();
             q.iter()
                 .enumerate()
                 .map(|(i, &v)| v as f32 * s[i / n])
@@ -80,6 +109,7 @@ fn conv_case(rng: &mut Rng, enc: Enc) {
                 }
             }
             scalar::conv2d_pattern(&g, &x, &bits, &s, bias.as_deref(), &mut out).unwrap();
+            packed = PackedConv::pattern(&g, &bits, &s).unwrap();
             real
         }
     };
@@ -97,6 +127,28 @@ fn conv_case(rng: &mut Rng, enc: Enc) {
     assert_eq!(shape, [g.out_channels, d.out_h, d.out_w], "{g:?}");
     let rel = rel_diff(&out, &expected);
     assert!(rel < TOL, "{enc:?} {g:?}: relative deviation {rel}");
+    assert_packed_matches_scalar(&g, enc, &x, bias.as_deref(), &out, packed);
+}
+
+/// The fast (packed im2col + GEMM) convolution gives the scalar reference's output bit for bit:
+/// both accumulate every filter tap in the same order with separate multiplies and adds.
+fn assert_packed_matches_scalar(
+    g: &Conv2dGeometry,
+    enc: Enc,
+    x: &[f32],
+    bias: Option<&[f32]>,
+    reference: &[f32],
+    packed: PackedConv,
+) {
+    let mut fast = vec![f32::NAN; reference.len()];
+    packed.run(x, bias, &mut fast).unwrap();
+    for (i, (a, b)) in fast.iter().zip(reference).enumerate() {
+        assert!(
+            a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0),
+            "{enc:?} {g:?}: packed[{i}] = {a} but scalar = {b} ({} kernel)",
+            gemm::micro_kernel_name()
+        );
+    }
 }
 
 #[test]
@@ -121,6 +173,58 @@ fn conv2d_pattern_matches_naive() {
     for _ in 0..CASES {
         conv_case(&mut rng, Enc::Pattern);
     }
+}
+
+#[test]
+fn packed_conv_matches_scalar_on_layer_sized_shapes() {
+    let mut rng = Rng::new(4);
+    for case in 0..60 {
+        let enc = [Enc::F32, Enc::Int8, Enc::Pattern][case % 3];
+        let g = random_layer(&mut rng);
+        conv_case_with(&mut rng, enc, g);
+    }
+}
+
+#[test]
+fn generic_micro_kernel_is_an_in_order_dot_product() {
+    let mut rng = Rng::new(5);
+    for k in [1, 2, 7, 64, 577] {
+        let a = rng.f32s(gemm::MR * k);
+        let b = rng.f32s(gemm::NR * k);
+        let tile = gemm::generic_f32_4x8(k, &a, &b);
+        for r in 0..gemm::MR {
+            for j in 0..gemm::NR {
+                let mut acc = 0.0f32;
+                for p in 0..k {
+                    acc += a[p * gemm::MR + r] * b[p * gemm::NR + j];
+                }
+                assert_eq!(tile[r][j].to_bits(), acc.to_bits(), "k {k} ({r}, {j})");
+            }
+        }
+    }
+}
+
+#[test]
+fn packed_conv_rejects_wrong_lengths() {
+    let g = Conv2dGeometry {
+        in_channels: 2,
+        in_h: 3,
+        in_w: 3,
+        out_channels: 2,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        groups: 1,
+    };
+    assert!(PackedConv::f32(&g, &[0.0; 35]).is_err());
+    assert!(PackedConv::int8(&g, &[0; 36], &[1.0]).is_err());
+    assert!(PackedConv::pattern(&g, &[0; 5], &[1.0; 2]).is_err());
+    let p = PackedConv::pattern(&g, &[0; 6], &[1.0; 2]).unwrap();
+    let mut out = vec![0.0; 18];
+    assert!(p.run(&[0.0; 17], None, &mut out).is_err());
+    assert!(p.run(&[0.0; 18], Some(&[0.0]), &mut out).is_err());
+    assert!(p.run(&[0.0; 18], None, &mut out[..17]).is_err());
+    assert!(p.run(&[0.0; 18], None, &mut out).is_ok());
 }
 
 #[test]
@@ -208,6 +312,9 @@ fn maxpool_matches_naive() {
             g.padding,
         );
         assert_eq!(out, expected, "{g:?}");
+        let mut fast = vec![f32::NAN; out.len()];
+        pool::maxpool2d(&g, &x, &mut fast).unwrap();
+        assert_eq!(fast, out, "separable max pool {g:?}");
         assert!(
             out.iter().all(|v| v.is_finite()),
             "a window saw only padding: {g:?}"

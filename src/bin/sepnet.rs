@@ -9,11 +9,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
 
-use sepnet::{Model, ModelInfo, Tensor};
+use sepnet::{Kernels, Model, ModelInfo, Tensor};
 
 #[derive(Parser)]
 #[command(
@@ -82,9 +82,18 @@ enum Command {
         /// Images per run.
         #[arg(long, default_value_t = 1)]
         batch: usize,
+        /// Convolution kernels: the packed SIMD/GEMM ones, or the scalar reference.
+        #[arg(long, value_enum, default_value_t = KernelChoice::Fast)]
+        kernels: KernelChoice,
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum KernelChoice {
+    Fast,
+    Reference,
 }
 
 type CliResult<T> = Result<T, String>;
@@ -147,8 +156,9 @@ fn run(command: Command) -> CliResult<()> {
             model,
             runs,
             batch,
+            kernels,
             json,
-        } => bench(&model, runs, batch, json),
+        } => bench(&model, runs, batch, kernels, json),
     }
 }
 
@@ -514,11 +524,23 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn bench(model_path: &Path, runs: usize, batch: usize, json: bool) -> CliResult<()> {
+fn bench(
+    model_path: &Path,
+    runs: usize,
+    batch: usize,
+    kernels: KernelChoice,
+    json: bool,
+) -> CliResult<()> {
     if runs == 0 || batch == 0 {
         return Err("--runs and --batch must be at least 1".into());
     }
-    let model = load_model(model_path)?;
+    let kernels = match kernels {
+        KernelChoice::Fast => Kernels::Fast,
+        KernelChoice::Reference => Kernels::Reference,
+    };
+    let model = load_model(model_path)?
+        .with_kernels(kernels)
+        .map_err(|e| e.to_string())?;
     let [c, h, w] = model.input_shape();
     // A fixed xorshift sequence in [-1, 1): deterministic, not all zeros.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -559,6 +581,7 @@ fn bench(model_path: &Path, runs: usize, batch: usize, json: bool) -> CliResult<
         return print_json(&json!({
             "runs": runs,
             "batch": batch,
+            "kernels": kernels,
             "median_ms": median_ms,
             "min_ms": min,
             "gmacs_per_s": macs / (median_ms * 1e6),
@@ -566,7 +589,7 @@ fn bench(model_path: &Path, runs: usize, batch: usize, json: bool) -> CliResult<
         }));
     }
     println!(
-        "{runs} runs, batch {batch}: median {median_ms:.3} ms, min {min:.3} ms, {:.2} GMAC/s",
+        "{kernels:?} kernels, {runs} runs, batch {batch}: median {median_ms:.3} ms, min {min:.3} ms, {:.2} GMAC/s",
         macs / (median_ms * 1e6)
     );
     let mut slowest = layers.clone();

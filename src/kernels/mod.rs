@@ -1,8 +1,12 @@
 //! Compute kernels for every graph op, plus the geometry types they share with the loader.
 //!
 //! [`scalar`] holds the portable reference kernels: clear loops that define what each op
-//! computes. Faster kernels (SIMD, blocked) are meant to live beside them and be tested
-//! against them. Every kernel works on ONE image (`[C, H, W]` or `[K]`, row-major) and checks
+//! computes, kept forever as the reference. The fast convolutions live beside them:
+//! [`packed`] (weights decoded and packed once, im2col into panels) on top of [`gemm`]'s
+//! micro-kernels (`generic_f32_4x8` everywhere, `wasm32_simd128_f32_4x8` on SIMD128 builds),
+//! and [`pool`] (separable max pooling),
+//! all property-tested against [`scalar`] (`tests/kernels.rs`, and `tests/wasm.rs` for the
+//! SIMD128 kernel). Every kernel works on ONE image (`[C, H, W]` or `[K]`, row-major) and checks
 //! its arguments on entry, so a kernel can be called with anything and will return a typed
 //! error rather than index out of bounds. The executor loops over the batch.
 //!
@@ -10,6 +14,9 @@
 //! sizes and the FORMAT.md section 3 requirements are computed: the loader uses them for shape
 //! inference, the kernels for argument checks.
 
+pub mod gemm;
+pub mod packed;
+pub mod pool;
 pub mod scalar;
 
 use crate::error::{Error, Result};

@@ -31,7 +31,7 @@ fn expect_bias(bias: Option<&[f32]>, out_channels: usize) -> Result<()> {
 }
 
 /// Checks the input/output slices of a convolution and returns the derived sizes.
-fn check_conv(
+pub(crate) fn check_conv(
     g: &Conv2dGeometry,
     input: &[f32],
     output: &[f32],
@@ -57,7 +57,7 @@ fn check_conv(
 
 /// Output positions `o` in `0..out_len` whose input position `o·stride + k − pad` lies in
 /// `0..in_len`, as a half-open range. This is how zero padding is skipped.
-fn valid_range(
+pub(crate) fn valid_range(
     out_len: usize,
     in_len: usize,
     stride: usize,
@@ -320,8 +320,12 @@ pub fn concat(inputs: &[&[f32]], output: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
-/// Max pooling; padding positions count as −∞ (i.e. are skipped).
-pub fn maxpool2d(g: &Pool2dGeometry, input: &[f32], output: &mut [f32]) -> Result<()> {
+/// Checks a max pool's slices and returns `(out_h, out_w)`.
+pub(crate) fn check_pool(
+    g: &Pool2dGeometry,
+    input: &[f32],
+    output: &[f32],
+) -> Result<(usize, usize)> {
     let (out_h, out_w) = g.output_hw()?;
     let in_plane = g.in_h.checked_mul(g.in_w);
     let out_plane = out_h.checked_mul(out_w);
@@ -335,6 +339,13 @@ pub fn maxpool2d(g: &Pool2dGeometry, input: &[f32], output: &mut [f32]) -> Resul
     };
     expect_len("maxpool2d input", in_len, input.len())?;
     expect_len("maxpool2d output", out_len, output.len())?;
+    Ok((out_h, out_w))
+}
+
+/// Max pooling; padding positions count as −∞ (i.e. are skipped).
+pub fn maxpool2d(g: &Pool2dGeometry, input: &[f32], output: &mut [f32]) -> Result<()> {
+    let (out_h, out_w) = check_pool(g, input, output)?;
+    let (in_plane, out_plane) = (g.in_h * g.in_w, out_h * out_w);
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
     let [ph, pw] = g.padding;
