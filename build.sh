@@ -4,6 +4,8 @@
 #   ./build.sh serve      build, then serve www/ on http://localhost:${PORT:-8080}
 #   ./build.sh test       install whatever is missing, then run every test suite
 #   ./build.sh setup      only install what is missing (toolchain target, CLIs, packages, browser)
+#   ./build.sh bench      build, then time sepnet against onnxruntime-web in headless Chromium
+#                         (docs/BENCHMARKS.md; extra arguments go to bench/run.mjs)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -101,6 +103,15 @@ run_tests() {
   log "all test suites passed"
 }
 
+bench() {
+  setup_python
+  setup_browser
+  build_wasm
+  [[ -d bench/node_modules ]] || (cd bench && npm ci --no-audit --no-fund)
+  bench/prepare.sh
+  (cd bench && node run.mjs "$@")
+}
+
 serve() {
   build_wasm
   local port=${PORT:-8080}
@@ -113,5 +124,6 @@ case "${1:-build}" in
   serve) serve ;;
   test) run_tests ;;
   setup) setup_rust; setup_python; setup_browser ;;
-  *) echo "usage: $0 [build|serve|test|setup]" >&2; exit 2 ;;
+  bench) shift; bench "$@" ;;
+  *) echo "usage: $0 [build|serve|test|setup|bench]" >&2; exit 2 ;;
 esac
