@@ -47,27 +47,46 @@ pub struct Plan {
     convs: Vec<Option<PackedConv>>,
 }
 
+/// Most f32 values a plan decodes weights into (64 MiB); convolutions past it run on the
+/// scalar kernels, which read the stored encoding directly. Real models are far below it
+/// (`sepnet_large`: 1.7M); a hostile file cannot make loading allocate 32 floats per stored byte.
+pub const MAX_PACKED_WEIGHTS: usize = 1 << 24;
+
+/// Longest filter (`C/g · kh · kw`) a packed convolution takes: its im2col panel holds 8 of them.
+pub const MAX_PACKED_FILTER: usize = 1 << 16;
+
 impl Plan {
     pub fn new(graph: &Graph, kernels: Kernels) -> Result<Plan> {
-        let convs = match kernels {
-            Kernels::Reference => Vec::new(),
-            Kernels::Fast => graph
-                .nodes
-                .iter()
-                .map(|node| match &node.op {
-                    Op::Conv2d(Conv2d {
-                        geometry, weight, ..
-                    }) => Some(match weight {
-                        Weights::F32(w) => PackedConv::f32(geometry, w),
-                        Weights::Int8 { q, scale } => PackedConv::int8(geometry, q, scale),
-                        Weights::Pattern(p) => PackedConv::pattern(geometry, &p.bits, &p.scale),
-                    })
-                    .transpose(),
-                    _ => Ok(None),
-                })
-                .collect::<Result<Vec<_>>>()?,
-        };
+        let mut budget = MAX_PACKED_WEIGHTS;
+        let mut convs = Vec::new();
+        if kernels == Kernels::Fast {
+            for node in &graph.nodes {
+                let Op::Conv2d(Conv2d {
+                    geometry, weight, ..
+                }) = &node.op
+                else {
+                    convs.push(None);
+                    continue;
+                };
+                let size = PackedConv::packed_len(geometry)?;
+                if size > budget || geometry.dims()?.filter_len > MAX_PACKED_FILTER {
+                    convs.push(None);
+                    continue;
+                }
+                budget -= size;
+                convs.push(Some(match weight {
+                    Weights::F32(w) => PackedConv::f32(geometry, w),
+                    Weights::Int8 { q, scale } => PackedConv::int8(geometry, q, scale),
+                    Weights::Pattern(p) => PackedConv::pattern(geometry, &p.bits, &p.scale),
+                }?));
+            }
+        }
         Ok(Plan { kernels, convs })
+    }
+
+    /// How many convolutions run on the packed kernels (the rest, if any, on the scalar ones).
+    pub fn packed_convs(&self) -> usize {
+        self.convs.iter().flatten().count()
     }
 
     pub fn kernels(&self) -> Kernels {

@@ -579,3 +579,74 @@ fn byte_flip_fuzz_never_panics() {
     // Flips in tensor data keep the file valid, so some mutants must have run.
     assert!(loaded > 0);
 }
+
+/// A convolution whose decoded weights would be huge (here a filter of 73,728 weights, 9 KB of
+/// bit patterns per filter, past `MAX_PACKED_FILTER`) is not packed: the plan leaves it to
+/// the scalar kernel, which reads the bits directly, so loading stays small and the model
+/// still runs, with the same result as the reference kernels.
+#[test]
+fn oversized_convolutions_fall_back_to_the_scalar_kernel() {
+    use sepnet::graph::{Plan, MAX_PACKED_FILTER};
+    use sepnet::{Kernels, Tensor};
+    let mut rng = Rng::new(21);
+    let mut m = ModelFile::new([3, 3, 3]);
+    m.conv(
+        &mut rng,
+        "wide",
+        "input",
+        3,
+        8192,
+        [1, 1],
+        [1, 1],
+        [0, 0],
+        1,
+        Enc::F32,
+        false,
+    );
+    m.conv(
+        &mut rng,
+        "big",
+        "wide",
+        8192,
+        2,
+        [3, 3],
+        [1, 1],
+        [0, 0],
+        1,
+        Enc::Pattern,
+        true,
+    );
+    m.conv(
+        &mut rng,
+        "small",
+        "big",
+        2,
+        4,
+        [1, 1],
+        [1, 1],
+        [0, 0],
+        1,
+        Enc::Int8,
+        false,
+    );
+    m.simple("pool", "global_avg_pool", &["small"]);
+    m.set_output("pool");
+    m.set_labels(&["a", "b", "c", "d"]);
+    let bytes = m.to_bytes();
+    const { assert!(8192 * 9 > MAX_PACKED_FILTER) };
+    let fast = Model::from_bytes(&bytes).unwrap();
+    let plan = Plan::new(fast.graph(), Kernels::Fast).unwrap();
+    assert_eq!(
+        plan.packed_convs(),
+        2,
+        "`wide` and `small` are packed, `big` is not"
+    );
+    let reference = Model::from_bytes(&bytes)
+        .unwrap()
+        .with_kernels(Kernels::Reference)
+        .unwrap();
+    let input = Tensor::new(vec![1, 3, 3, 3], rng.f32s(27)).unwrap();
+    let a = fast.run(&input).unwrap().logits;
+    let b = reference.run(&input).unwrap().logits;
+    assert_eq!(a.data(), b.data());
+}

@@ -410,8 +410,7 @@ fn simd128_packed_conv_matches_scalar() {
                         }
                     })
                     .collect();
-                scalar::conv2d_pattern(&g, &x, &bits, &scale, bias.as_deref(), &mut want)
-                    .unwrap();
+                scalar::conv2d_pattern(&g, &x, &bits, &scale, bias.as_deref(), &mut want).unwrap();
                 PackedConv::pattern(&g, &bits, &scale).unwrap()
             }
         };

@@ -38,7 +38,12 @@ impl PackedConv {
         let d = g.dims()?;
         expect_len("conv2d weight", weight_count(g, &d)?, weight.len())?;
         let n = d.filter_len;
-        Ok(Self::pack(g, d, |o, i| weight[o * n + i], vec![1.0; g.out_channels]))
+        Ok(Self::pack(
+            g,
+            d,
+            |o, i| weight[o * n + i],
+            vec![1.0; g.out_channels],
+        ))
     }
 
     /// int8 weights `q [O, C/g, kh, kw]` with per-output-channel `scale [O]`.
@@ -47,7 +52,12 @@ impl PackedConv {
         expect_len("conv2d int8 weight", weight_count(g, &d)?, q.len())?;
         expect_len("conv2d int8 scale", g.out_channels, scale.len())?;
         let n = d.filter_len;
-        Ok(Self::pack(g, d, |o, i| f32::from(q[o * n + i]), scale.to_vec()))
+        Ok(Self::pack(
+            g,
+            d,
+            |o, i| f32::from(q[o * n + i]),
+            scale.to_vec(),
+        ))
     }
 
     /// Bit-packed patterns `[O, ceil(n/8)]` (FORMAT.md section 2) with per-filter `scale [O]`.
@@ -93,6 +103,16 @@ impl PackedConv {
             a,
             scale,
         }
+    }
+
+    /// Floats the packed weights of a convolution with geometry `g` take (all groups).
+    pub fn packed_len(g: &Conv2dGeometry) -> Result<usize> {
+        let d = g.dims()?;
+        d.out_per_group
+            .div_ceil(MR)
+            .checked_mul(MR * g.groups)
+            .and_then(|v| v.checked_mul(d.filter_len))
+            .ok_or_else(|| Error::shape("conv2d", "sizes that fit usize", g))
     }
 
     pub fn geometry(&self) -> &Conv2dGeometry {

@@ -10,7 +10,13 @@ use super::Pool2dGeometry;
 use crate::error::Result;
 
 /// Half-open input ranges of the windows along one axis, clipped to the input.
-fn windows(out_len: usize, in_len: usize, k: usize, stride: usize, pad: usize) -> Vec<(usize, usize)> {
+fn windows(
+    out_len: usize,
+    in_len: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> Vec<(usize, usize)> {
     (0..out_len)
         .map(|o| {
             let start = o * stride;
@@ -46,7 +52,10 @@ pub fn maxpool2d(g: &Pool2dGeometry, input: &[f32], output: &mut [f32]) -> Resul
     let mut row_max = vec![0.0f32; g.in_h * out_w];
     for c in 0..g.channels {
         let plane = &input[c * in_plane..(c + 1) * in_plane];
-        for (src, dst) in plane.chunks_exact(g.in_w).zip(row_max.chunks_exact_mut(out_w)) {
+        for (src, dst) in plane
+            .chunks_exact(g.in_w)
+            .zip(row_max.chunks_exact_mut(out_w))
+        {
             dst.fill(f32::NEG_INFINITY);
             for (t, &(ox0, ox1)) in taps.iter().enumerate() {
                 if ox0 < ox1 {
