@@ -49,6 +49,12 @@ export interface LoadOptions {
   /** Override the location of `sepnet_wasm_bg.wasm` (bundlers, CDNs). Only the first initialisation uses it. */
   wasmUrl?: WasmSource;
   signal?: AbortSignal;
+  /**
+   * Runs on a blank image after loading (0–10, default 0), so the browser has optimized the
+   * engine's code before the first real classification (the first runs are several times
+   * slower otherwise).
+   */
+  warmup?: number;
 }
 
 /** RGBA pixels with `data.length === width * height * 4`; `ImageData` qualifies. */

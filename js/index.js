@@ -307,11 +307,21 @@ export class Classifier {
    * Initialises the engine (once), gets the model and validates it.
    * @param {string|URL|ArrayBuffer|ArrayBufferView|Blob|Response} source
    * @param {{onProgress?: (p: {loaded: number, total: number}) => void, cache?: boolean|string,
-   *   wasmUrl?: unknown, signal?: AbortSignal}} [options]
+   *   wasmUrl?: unknown, signal?: AbortSignal, warmup?: number}} [options]
    */
   static async load(source, options = {}) {
+    const warmup = options.warmup ?? 0;
+    if (!Number.isInteger(warmup) || warmup < 0 || warmup > 10) {
+      throw new SepnetError(ErrorCode.INVALID_INPUT, `warmup must be an integer from 0 to 10, got ${warmup}`);
+    }
     await initWasm(options.wasmUrl);
-    return new Classifier(await engineFrom(source, options));
+    const classifier = new Classifier(await engineFrom(source, options));
+    // Browsers compile wasm with a quick baseline compiler first and optimize hot code later:
+    // a few runs on a blank image make the first real classification as fast as the rest.
+    const { channels, height, width } = classifier.#info.input;
+    const blank = new Float32Array(channels * height * width);
+    for (let i = 0; i < warmup; i++) classifier.run(blank, [1, channels, height, width]);
+    return classifier;
   }
 
   /** Deletes the model cache used by `load(url, {cache: true})`. */

@@ -24,6 +24,7 @@ async function handle(msg) {
         const next = await Classifier.load(msg.source, {
           cache: msg.cache,
           wasmUrl: msg.wasmUrl,
+          warmup: msg.warmup,
           onProgress: ({ loaded, total }) => self.postMessage({ id, type: 'progress', loaded, total }),
         });
         classifier?.dispose();

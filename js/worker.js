@@ -64,7 +64,7 @@ export class WorkerClassifier {
    *   wasmUrl?: unknown, workerUrl?: string|URL, signal?: AbortSignal}} [options]
    */
   static async load(source, options = {}) {
-    const { onProgress, cache = false, wasmUrl, workerUrl, signal } = options;
+    const { onProgress, cache = false, wasmUrl, workerUrl, signal, warmup } = options;
     if (signal?.aborted) throw new SepnetError(ErrorCode.ABORTED, 'the operation was aborted');
     let worker;
     try {
@@ -80,7 +80,7 @@ export class WorkerClassifier {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const { source: model, transfer } = await modelPayload(source);
-      c.#info = await c.#call('load', { source: model, cache, wasmUrl: wasmPayload(wasmUrl) }, transfer, onProgress);
+      c.#info = await c.#call('load', { source: model, cache, wasmUrl: wasmPayload(wasmUrl), warmup }, transfer, onProgress);
       return c;
     } catch (e) {
       c.dispose();

@@ -190,6 +190,7 @@ async function selectModel(entry) {
   try {
     next = await WorkerClassifier.load(`models/${entry.file}`, {
       signal: abort.signal,
+      warmup: 3, // the first classification is then as fast as the rest
       onProgress: ({ loaded, total }) => {
         if (token === state.loadToken) showProgress(entry, loaded, total || entry.bytes || 0);
       },

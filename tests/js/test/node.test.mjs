@@ -173,6 +173,19 @@ describe('loading', () => {
     b.dispose();
   });
 
+  test('warmup runs the model at load and is range-checked', async () => {
+    const buf = await fs.readFile(model('resnet20-bq'));
+    const warm = await Classifier.load(buf, { warmup: 2 });
+    const cold = await Classifier.load(buf);
+    const x = Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => Math.sin(i));
+    assert.deepEqual(warm.runTensor(x, [1, 3, 32, 32]), cold.runTensor(x, [1, 3, 32, 32]));
+    for (const bad of [-1, 11, 1.5, '2']) {
+      await expectError(Classifier.load(buf, { warmup: bad }), ErrorCode.INVALID_INPUT);
+    }
+    warm.dispose();
+    cold.dispose();
+  });
+
   test('garbage, truncated and missing models are typed errors', async () => {
     await expectError(Classifier.load(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])), ErrorCode.MODEL_INVALID);
     const good = await fs.readFile(model('resnet20-bq'));
