@@ -79,7 +79,9 @@ def pct(x, digits=2) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def _verdict(value, target, extra_ok=True) -> str:
+def _verdict(value, target, extra_ok=True, training=False) -> str:
+    if training:
+        return "still training"
     if value is None:
         return "not measured yet"
     if value >= target and extra_ok:
@@ -162,7 +164,7 @@ def render_resnet20(results: Path) -> str:
     for name, ours, prog, theirs, target in rows:
         lines.append(f"| {name} | {pct(ours)}{prog} | {pct(theirs)} | "
                      f"{'≥ ' + pct(target, 1) if target else '–'} | "
-                     f"{_verdict(ours, target) if target else ('measured' if ours else 'not measured yet')} |")
+                     f"{_verdict(ours, target, training=bool(prog)) if target else ('measured' if ours else 'not measured yet')} |")
     return "\n".join(lines)
 
 

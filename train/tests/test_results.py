@@ -50,6 +50,12 @@ def test_collect_and_render(tmp_path):
     assert "largest difference 0.02 point" in blocks["sepnet_cifar"]
     assert "| full precision | 91.50% | 91.18% | ≥ 91.0% | met |" in blocks["resnet20"]
 
+    fake_run(runs, "resnet20-B-offset", 3, 30, 0.70, after=0.12, binarize="offset")
+    R.collect(runs, res)
+    r20 = R.render_all(res, mpath, tmp_path / "figures")["resnet20"]
+    assert "| refined, offset 0.09 | 70.00% (epoch 3 of 30, still training) | 86.49% | ≥ 88.0% | still training |" in r20
+    assert "| right after binarization, offset 0.09 | 12.00% |" in r20
+
     fake_low = {"models": [dict(manifest["models"][0], accuracy={"top1": 0.9105, "top5": 0.99})]}
     mpath.write_text(json.dumps(fake_low))
     assert "missed by 0.95 pt" in R.render_all(res, mpath, tmp_path / "figures")["sepnet_cifar"]
