@@ -10,7 +10,7 @@
 //! element is accumulated over `p = 0, 1, …, k − 1` in order with a separate multiply and add
 //! (no fused multiply-add, no reassociation), exactly like the scalar reference kernels, so the
 //! fast convolutions agree with them bit for bit on finite inputs (the zero padding only ever
-//! adds ±0). Micro-kernels are named `ARCH_f32_MRxNR`; [`generic_f32_4x8`] is portable, the
+//! adds ±0, which can at most turn a −0 sum into +0). Micro-kernels are named `ARCH_f32_MRxNR`; [`generic_f32_4x8`] is portable, the
 //! `wasm32_simd128` one is chosen at compile time when the target has SIMD128.
 
 /// Rows of an A panel (output channels per tile).
