@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
+import { BASE_ARGS, CHROMIUM } from '../tests/js/lib/chromium-flags.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
@@ -41,7 +42,7 @@ const { values: opt } = parseArgs({
     pkg: { type: 'string', default: process.env.SEPNET_PKG || path.join(ROOT, 'pkg') },
     out: { type: 'string', default: path.join(BENCH, 'results.json') },
     seed: { type: 'string', default: '1' },
-    chromium: { type: 'string', default: process.env.CHROMIUM_PATH || '/usr/bin/chromium' },
+    chromium: { type: 'string', default: CHROMIUM },
   },
 });
 
@@ -128,17 +129,7 @@ function pkgSource() {
 // ---------- main ----------
 const server = await startServer();
 const base = `http://127.0.0.1:${server.address().port}/`;
-const browser = await chromium.launch({
-  executablePath: opt.chromium,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run',
-  ],
-});
+const browser = await chromium.launch({ executablePath: opt.chromium, args: BASE_ARGS });
 const results = { date: new Date().toISOString() };
 try {
   const page = await browser.newPage();

@@ -10,7 +10,7 @@
 //! weight at run time (3.1 MB for `sepnet_cifar`, 5.2 MB for `sepnet_small`).
 
 use super::gemm::{self, MR, NR};
-use super::scalar::check_conv;
+use super::scalar::{check_conv, expect_len};
 use super::{pattern_row_bytes, Conv2dDims, Conv2dGeometry};
 use crate::error::{Error, Result};
 
@@ -22,14 +22,6 @@ pub struct PackedConv {
     a: Vec<f32>,
     /// Per output channel, the factor applied to the finished sum (1 for f32 weights).
     scale: Vec<f32>,
-}
-
-fn expect_len(what: &str, expected: usize, found: usize) -> Result<()> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(Error::shape(what, expected, found))
-    }
 }
 
 impl PackedConv {

@@ -15,7 +15,7 @@
 use super::{pattern_row_bytes, Conv2dGeometry, Pool2dGeometry};
 use crate::error::{Error, Result};
 
-fn expect_len(what: &str, expected: usize, found: usize) -> Result<()> {
+pub(crate) fn expect_len(what: &str, expected: usize, found: usize) -> Result<()> {
     if expected == found {
         Ok(())
     } else {
