@@ -14,7 +14,9 @@ converted file.
 
 Runs on CPU (channels_last, ``--threads``) or GPU unchanged, and distributed with
 ``torchrun --nproc_per_node=N -m sepnet_train.train ...`` (gloo on CPU, nccl on GPU).
-``--data-path`` takes an ImageFolder; ``--dataset imagenet`` expects ``train/`` and ``val/`` in it.
+``--data-path`` takes an ImageFolder or a ``.npz`` pack of one (``data.pack_jpegs``);
+``--dataset imagenet`` expects ``train/`` and ``val/`` in it. ``--deadline`` fits a fresh run
+into a time slot (a lent GPU's minutes): after epoch 0 it shortens ``--epochs`` to what fits.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def get_args_parser(add_help=True):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--deadline", type=float, default=None,
+                   help="unix time a fresh run must end by: after epoch 0, --epochs is cut to "
+                        "what fits at epoch 0's pace (the cosine then anneals over that many)")
     return p
 
 
@@ -121,7 +126,7 @@ def accuracy(output, target, topk=(1, 5)):
 def build_data(args, spec):
     dataset = args.dataset or spec.dataset
     if dataset == "cifar10":
-        images, labels, classes, files = D.load_folder_uint8(Path(args.data_path), 32)
+        images, labels, classes, files = D.load_uint8(Path(args.data_path), 32)
         val = D.validation_mask(files, labels, args.val_per_class)
         tr_idx, va_idx = np.flatnonzero(~val), np.flatnonzero(val)
         if args.limit_train:
@@ -157,10 +162,19 @@ def train_one_epoch(model, criterion, optimizer, loader, epoch, args):
     model.train()
     loader.set_epoch(epoch)
     n_batches = len(loader)
-    tot_loss, tot_correct, tot_n = 0.0, 0, 0
-    bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch}", disable=not is_main() or args.no_progress,
-               leave=False)
+    # Sums stay on the device: a .item() per step would stall a GPU's queue every batch.
+    tot_loss = torch.zeros((), dtype=torch.float64, device=args.device)
+    tot_correct = torch.zeros((), dtype=torch.int64, device=args.device)
+    tot_n = 0
+    show = is_main() and not args.no_progress
+    bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch}", disable=not show, leave=False)
+    # The pace once warm (after cudnn's algorithm search and the first allocations), for --deadline.
+    warm_at, t_warm = min(20, n_batches // 4), time.time()
     for i, (x, y) in enumerate(bar):
+        if i == warm_at:
+            if str(args.device).startswith("cuda"):
+                torch.cuda.synchronize()
+            t_warm = time.time()
         lr = lr_at(args, epoch + i / n_batches)
         for g in optimizer.param_groups:
             g["lr"] = lr
@@ -169,14 +183,18 @@ def train_one_epoch(model, criterion, optimizer, loader, epoch, args):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        tot_loss += loss.item() * len(y)
-        tot_correct += (out.argmax(1) == y).sum().item()
+        tot_loss += loss.detach() * len(y)
+        tot_correct += (out.argmax(1) == y).sum()
         tot_n += len(y)
-        bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}", lr=f"{lr:.4f}")
-    stats = torch.tensor([tot_loss, tot_correct, tot_n], dtype=torch.float64)
+        if show and i % 20 == 0:
+            bar.set_postfix(loss=f"{tot_loss.item() / tot_n:.3f}",
+                            acc=f"{tot_correct.item() / tot_n:.3f}", lr=f"{lr:.4f}")
+    stats = torch.tensor([tot_loss.item(), tot_correct.item(), tot_n], dtype=torch.float64)
+    steady = (time.time() - t_warm) * n_batches / max(1, n_batches - warm_at)
     if dist.is_initialized():
         dist.all_reduce(stats)
-    return {"train_loss": stats[0].item() / stats[2].item(), "train_top1": stats[1].item() / stats[2].item()}
+    return {"train_loss": stats[0].item() / stats[2].item(), "train_top1": stats[1].item() / stats[2].item(),
+            "steady_seconds": steady}
 
 
 @torch.no_grad()
@@ -236,11 +254,33 @@ def build_model_from_checkpoint(ckpt, **overrides):
     return model
 
 
+def fit_epochs(args, extra, epoch_seconds, margin=0.92):
+    """Cut ``args.epochs`` to what fits before ``args.deadline`` at epoch 0's warm pace.
+
+    Called after epoch 0, whose learning rate (warm-up, or the cosine's flat start) hardly
+    depends on the total, so the run is the run it would have been with ``--epochs`` set so.
+    """
+    left = args.deadline - time.time()
+    fit = max(1, 1 + int(margin * left / max(epoch_seconds, 1e-3)))
+    if dist.is_initialized():  # every rank must run the same number of epochs: rank 0's
+        t = torch.tensor([fit], device=args.device if args.device.startswith("cuda") else "cpu")
+        dist.broadcast(t, 0)
+        fit = int(t.item())
+    if fit < args.epochs:
+        if is_main():
+            print(f"deadline: {left:.0f} s left at {epoch_seconds:.1f} s/epoch: "
+                  f"{fit} epochs instead of {args.epochs}", flush=True)
+        extra["epochs_requested"] = args.epochs
+        args.epochs = fit
+
+
 # ---------------------------------------------------------------------------------- main
 
 def main(args):
     torch.set_num_threads(args.threads)
     setup_distributed(args)
+    if args.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest conv algorithms once
     torch.manual_seed(args.seed + args.rank)
     out_dir = Path(args.output_dir)
     if is_main():
@@ -288,14 +328,19 @@ def main(args):
         print(json.dumps(evaluate(model, criterion, val_loader, args)))
         return
 
-    args_dict = {k: v for k, v in vars(args).items() if k not in ("rank", "world_size")}
-    for epoch in range(start_epoch, args.epochs):
+    epoch = start_epoch
+    while epoch < args.epochs:
         t0 = time.time()
         tr = train_one_epoch(ddp_model, criterion, optimizer, train_loader, epoch, args)
+        steady = tr.pop("steady_seconds")
+        t_val = time.time()
         va = evaluate(model, criterion, val_loader, args)
         row = {"epoch": epoch, "lr": lr_at(args, epoch + 1 - 1e-9), **tr, **va,
                "seconds": round(time.time() - t0, 1)}
         history.append(row)
+        if args.deadline and epoch == 0:
+            fit_epochs(args, extra, steady + time.time() - t_val)
+        args_dict = {k: v for k, v in vars(args).items() if k not in ("rank", "world_size")}
         if is_main():
             print(json.dumps(row), flush=True)
             ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -308,6 +353,7 @@ def main(args):
             os.replace(tmp, ckpt_path)  # atomic: a kill mid-save never corrupts the checkpoint
             write_logs(history, out_dir)
             save_curves(history, out_dir)
+        epoch += 1
     if dist.is_initialized():
         dist.destroy_process_group()
 

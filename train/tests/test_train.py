@@ -95,6 +95,44 @@ def test_binarized_finetune_keeps_patterns_frozen(folder, tmp_path):
     assert model.conv1.pattern is None, "the stem stays real-valued"
 
 
+def test_vectorized_augment_matches_per_image_crops():
+    """The batched gather makes exactly the crops and flips of the obvious per-image loop."""
+    rng = np.random.RandomState(3)
+    images = rng.randint(0, 256, (37, 32, 32, 3)).astype(np.uint8)
+    loader = D.TensorLoader(images, np.zeros(37, dtype=np.int64), batch_size=37, train=True)
+    x = loader.images
+    got = loader._augment(x, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # same draws, same order: offsets y, x, then flips
+    oy = torch.randint(0, 9, (37,), generator=g)
+    ox = torch.randint(0, 9, (37,), generator=g)
+    flip = torch.rand(37, generator=g) < 0.5
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for i in range(37):
+        crop = padded[i, :, oy[i]:oy[i] + 32, ox[i]:ox[i] + 32]
+        assert torch.equal(got[i], crop.flip(-1) if flip[i] else crop), i
+    assert flip.any() and (~flip).any() and (oy != 4).any()
+
+
+def test_pack_decodes_like_the_folder(folder, tmp_path):
+    pack = tmp_path / "pack.npz"
+    assert D.pack_jpegs(folder, pack) == 8 * len(CLASSES)
+    a, la, ca, fa = D.load_folder_uint8(folder, 32, cache_dir=tmp_path / "c1", workers=1)
+    b, lb, cb, fb = D.load_pack_uint8(pack, 32, cache_dir=tmp_path / "c2", workers=1)
+    assert np.array_equal(a, b) and np.array_equal(la, lb) and ca == cb and fa == fb
+    c, *_ = D.load_pack_uint8(pack, 32, cache_dir=tmp_path / "c2")  # from the cache
+    assert np.array_equal(a, c)
+
+
+def test_deadline_cuts_the_epochs(folder, tmp_path):
+    import time
+    out = tmp_path / "d"
+    r = run_train(folder, out, "--epochs", "5", "--deadline", str(time.time()))
+    assert "1 epochs instead of 5" in r.stdout
+    ck = load_checkpoint(out / "checkpoint.pth")
+    assert ck["epoch"] == 0 and ck["args"]["epochs"] == 1
+    assert ck["extra"]["epochs_requested"] == 5
+
+
 def test_distributed_two_cpu_processes(folder, tmp_path):
     out = tmp_path / "ddp"
     r = run_train(folder, out, "--epochs", "1", nproc=2)
