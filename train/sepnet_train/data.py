@@ -114,8 +114,8 @@ def load_pack_uint8(path: Path, size: int = 32, cache_dir: Path | None = None,
     with np.load(path) as z:
         data, offsets = z["data"], z["offsets"]
         labels = z["labels"]
-        files = [f.decode() for f in z["files"].tolist()]
-        classes = [c.decode() for c in z["classes"].tolist()]
+        text = lambda a: [v.decode() if isinstance(v, bytes) else str(v) for v in a.tolist()]
+        files, classes = text(z["files"]), text(z["classes"])
     key = hashlib.sha1(("\n".join(files) + f"|{size}|pack|{int(offsets[-1])}").encode()).hexdigest()[:16]
     cache_dir = Path(cache_dir or os.environ.get("SEPNET_CACHE", Path.home() / ".cache" / "sepnet"))
     cache = cache_dir / f"pack-{key}.npy"
