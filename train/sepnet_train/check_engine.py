@@ -66,8 +66,12 @@ def main(argv=None) -> int:
             path = Path(a.manifest).parent / m["file"]
             eng = engine_accuracy(Path(a.sepnet_bin), path, folder)
             ref = reference_accuracy(path, folder, cache)
-            ok = (eng["n"] == n and abs(eng["top1"] - ref["top1"]) <= a.tolerance
-                  and abs(eng["top5"] - ref["top5"]) <= a.tolerance)
+            # The engine decodes JPEGs itself (zune-jpeg, not PIL's libjpeg), so a pixel may
+            # differ by one and flip an image near a tie; the epsilon keeps "1 in 1,000" inside
+            # a 0.001 tolerance despite 0.881 - 0.880 being 0.0010000000000000009 in floats.
+            tol = a.tolerance + 1e-9
+            ok = (eng["n"] == n and abs(eng["top1"] - ref["top1"]) <= tol
+                  and abs(eng["top5"] - ref["top5"]) <= tol)
             failed |= not ok
             rows.append({"file": m["file"], "n": eng["n"], "ok": ok,
                          "engine": {"top1": eng["top1"], "top5": eng["top5"]},
