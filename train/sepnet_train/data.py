@@ -43,13 +43,40 @@ def list_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
 
 
 def _decode(args):
-    root, rel, size = args
+    """(a path or the encoded bytes, size) -> uint8 [size, size, 3], RGB, resized if need be."""
+    source, size = args
+    import io
     from PIL import Image
-    with Image.open(Path(root) / rel) as im:
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
         im = im.convert("RGB")
         if im.size != (size, size):
             im = im.resize((size, size), Image.BILINEAR)
         return np.asarray(im, dtype=np.uint8)
+
+
+def _cache_dir(cache_dir: Path | None) -> Path:
+    return Path(cache_dir or os.environ.get("SEPNET_CACHE", Path.home() / ".cache" / "sepnet"))
+
+
+def _decode_all_cached(cache: Path, jobs: list, workers: int) -> np.ndarray:
+    """Decode ``jobs`` (``_decode``'s arguments) in parallel once; later calls read ``cache``."""
+    if cache.exists():
+        if cache.suffix == ".npz":
+            with np.load(cache) as z:
+                return z["images"]
+        return np.load(cache)
+    from tqdm import tqdm
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        images = np.stack(list(tqdm(ex.map(_decode, jobs, chunksize=256), total=len(jobs),
+                                    desc="decode", unit="img")))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f"{cache.stem}.tmp{os.getpid()}{cache.suffix}")
+    if cache.suffix == ".npz":
+        np.savez(tmp, images=images)
+    else:
+        np.save(tmp, images)
+    os.replace(tmp, cache)  # atomic: concurrent stages never read a half-written cache
+    return images
 
 
 def load_folder_uint8(root: Path, size: int = 32, cache_dir: Path | None = None,
@@ -58,22 +85,10 @@ def load_folder_uint8(root: Path, size: int = 32, cache_dir: Path | None = None,
     classes, items = list_image_folder(root)
     key = hashlib.sha1(("\n".join(r for r, _ in items) + f"|{size}|{Path(root).resolve()}")
                        .encode()).hexdigest()[:16]
-    cache_dir = Path(cache_dir or os.environ.get("SEPNET_CACHE", Path.home() / ".cache" / "sepnet"))
-    cache = cache_dir / f"folder-{key}.npz"
     labels = np.array([c for _, c in items], dtype=np.int64)
     files = [r for r, _ in items]
-    if cache.exists():
-        with np.load(cache) as z:
-            return z["images"], labels, classes, files
-    from tqdm import tqdm
-    jobs = [(str(root), r, size) for r in files]
-    with ProcessPoolExecutor(max_workers=workers) as ex:
-        images = np.stack(list(tqdm(ex.map(_decode, jobs, chunksize=256), total=len(jobs),
-                                    desc="decode", unit="img")))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, images=images)
-    os.replace(tmp, cache)
+    jobs = [(str(Path(root) / r), size) for r in files]
+    images = _decode_all_cached(_cache_dir(cache_dir) / f"folder-{key}.npz", jobs, workers)
     return images, labels, classes, files
 
 
@@ -97,17 +112,6 @@ def pack_jpegs(root: Path, out: Path) -> int:
     return len(items)
 
 
-def _decode_bytes(args):
-    blob, size = args
-    import io
-    from PIL import Image
-    with Image.open(io.BytesIO(blob)) as im:
-        im = im.convert("RGB")
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
-
-
 def load_pack_uint8(path: Path, size: int = 32, cache_dir: Path | None = None,
                     workers: int | None = None):
     """``load_folder_uint8`` for a pack made by ``pack_jpegs``: same decoding, same cache."""
@@ -117,19 +121,9 @@ def load_pack_uint8(path: Path, size: int = 32, cache_dir: Path | None = None,
         text = lambda a: [v.decode() if isinstance(v, bytes) else str(v) for v in a.tolist()]
         files, classes = text(z["files"]), text(z["classes"])
     key = hashlib.sha1(("\n".join(files) + f"|{size}|pack|{int(offsets[-1])}").encode()).hexdigest()[:16]
-    cache_dir = Path(cache_dir or os.environ.get("SEPNET_CACHE", Path.home() / ".cache" / "sepnet"))
-    cache = cache_dir / f"pack-{key}.npy"
-    if cache.exists():
-        return np.load(cache), labels, classes, files
-    from tqdm import tqdm
     jobs = [(data[offsets[i]:offsets[i + 1]].tobytes(), size) for i in range(len(files))]
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as ex:
-        images = np.stack(list(tqdm(ex.map(_decode_bytes, jobs, chunksize=512), total=len(jobs),
-                                    desc="decode", unit="img")))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}.npy")
-    np.save(tmp, images)
-    os.replace(tmp, cache)
+    images = _decode_all_cached(_cache_dir(cache_dir) / f"pack-{key}.npy", jobs,
+                                workers or os.cpu_count())
     return images, labels, classes, files
 
 
@@ -234,6 +228,7 @@ class TensorLoader:
         cols = ox[:, None] + torch.where(flip[:, None], w - 1 - ar_w, ar_w)   # [B, w]
         bi = torch.arange(b, device=x.device)[:, None, None]
         return padded[bi, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # NCHW view
+
     def __iter__(self):
         idx = self._indices()
         g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch * 31 + self.rank)
