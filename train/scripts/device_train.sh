@@ -4,11 +4,15 @@
 #   OUT=/some/dir DATA=../.devdata/cifar10-train.npz BUDGET=540 scripts/device_train.sh
 #
 # DATA is the training set as one file (python -m sepnet_train.data pack ...): a GPU machine does
-# not see the shared dataset folder. Both models' chains run side by side, since these small
-# networks leave a big GPU mostly idle: sepnet_cifar R -> B, and resnet20 R -> (alpha B | offset B).
-# Each stage gets a deadline (a share of BUDGET seconds) and, after epoch 0, trims its epochs to
+# not see the shared dataset folder. All chains run side by side, since these small networks
+# leave a big GPU mostly idle:
+#   sepnet_cifar R -> B           and resnet20 R -> (alpha B | offset B), with $AUG (the recipe
+#                                 that ships: Cutout 16 + label smoothing 0.1);
+#   sepnet_cifar-R-plain, resnet20-R-plain: the paper's recipe (crop + flip only), same slot,
+#                                 as the ablation beside it.
+# Each stage gets a deadline (a share of BUDGET seconds) and, after epoch 1, trims its epochs to
 # what fits (train.py --deadline), so the cosine schedule still anneals fully. Every 20 s the run
-# folders are tarred into $OUT (one tar per run), so a cut-off still returns every finished epoch.
+# folders are tarred into $OUT, so a cut-off still returns every finished epoch.
 # Unpack them into ~/sepnet-runs and continue with reproduce_cifar.sh's later stages (export,
 # engine_eval, analysis, results): the recipes here are the same but for the epoch counts.
 set -uo pipefail
@@ -22,15 +26,20 @@ T0=$(date +%s)
 at() { echo $((T0 + $1 * BUDGET / 100)); }  # a deadline at this percentage of the budget
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 T="python3 -m sepnet_train.train --no-progress --resume --threads 2 --data-path $DATA ${EXTRA:-}"
-mkdir -p "$OUT" "$RUNS"
+AUG=${AUG:---cutout 16 --label-smoothing 0.1}
+R_SHARE=${R_SHARE:-70}  # % of BUDGET for the R stages; the B fine-tunes take the rest
+LOGS=$RUNS/logs
+mkdir -p "$OUT" "$RUNS" "$LOGS"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
 python3 -m sepnet_train.data decode "$DATA" 2>&1 | tail -1  # once, into the cache all stages read
 
-snapshot() {  # 3 tars + 4 logs: $OUT brings back at most 8 files, 16 MiB each
+snapshot() {  # 6 tars: $OUT brings back at most 8 files, 16 MiB each (a sepnet run is ~6 MB)
   pack_runs sepnet_cifar-R sepnet_cifar-R
   pack_runs sepnet_cifar-B sepnet_cifar-B
-  pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset
+  pack_runs sepnet_cifar-R-plain sepnet_cifar-R-plain
+  pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain
+  tar -cf "$OUT/logs.tar.part" -C "$RUNS" logs && mv "$OUT/logs.tar.part" "$OUT/logs.tar"
 }
 pack_runs() {
   local name=$1 r have=()
@@ -42,33 +51,35 @@ pack_runs() {
 }
 ( while sleep 20; do snapshot; done ) & local snap=$!
 
+R="--epochs 200 --lr 0.1 --wd 5e-4 --deadline $(at "$R_SHARE")"
+B="--binarize alpha --epochs 30 --lr 0.01 --warmup-epochs 0 --deadline $(at 100)"
 sepnet() {
-  $T --model sepnet_cifar --epochs 200 --lr 0.1 --wd 5e-4 --deadline "$(at 66)" \
-    --output-dir "$RUNS/sepnet_cifar-R"
-  $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" --binarize alpha \
-    --policy all --epochs 40 --lr 0.01 --warmup-epochs 0 --deadline "$(at 100)" \
-    --output-dir "$RUNS/sepnet_cifar-B"
+  $T --model sepnet_cifar $R $AUG --output-dir "$RUNS/sepnet_cifar-R"
+  $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" $B $AUG \
+    --policy all --output-dir "$RUNS/sepnet_cifar-B"
 }
 resnet20() {
-  $T --model resnet20 --epochs 200 --lr 0.1 --wd 5e-4 --deadline "$(at 55)" \
-    --output-dir "$RUNS/resnet20-R"
-  $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" --binarize alpha \
-    --epochs 40 --lr 0.01 --warmup-epochs 0 --deadline "$(at 100)" \
-    --output-dir "$RUNS/resnet20-B" > "$OUT/resnet20-B.log" 2>&1 &
-  $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" --binarize offset \
-    --offset 0.09 --epochs 40 --lr 0.01 --warmup-epochs 0 --deadline "$(at 100)" \
-    --output-dir "$RUNS/resnet20-B-offset" > "$OUT/resnet20-B-offset.log" 2>&1 &
+  $T --model resnet20 $R $AUG --output-dir "$RUNS/resnet20-R"
+  $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" $B $AUG \
+    --output-dir "$RUNS/resnet20-B" > "$LOGS/resnet20-B.log" 2>&1 &
+  $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" $B $AUG \
+    --binarize offset --offset 0.09 --output-dir "$RUNS/resnet20-B-offset" > "$LOGS/resnet20-B-offset.log" 2>&1 &
   wait
 }
-sepnet > "$OUT/sepnet_cifar.log" 2>&1 &
-local a=$!
-resnet20 > "$OUT/resnet20.log" 2>&1 &
-local b=$!
-while kill -0 $a 2>/dev/null || kill -0 $b 2>/dev/null; do
+sepnet > "$LOGS/sepnet_cifar.log" 2>&1 &
+local pids=($!)
+resnet20 > "$LOGS/resnet20.log" 2>&1 &
+pids+=($!)
+$T --model sepnet_cifar $R --output-dir "$RUNS/sepnet_cifar-R-plain" > "$LOGS/sepnet_cifar-R-plain.log" 2>&1 &
+pids+=($!)
+$T --model resnet20 $R --output-dir "$RUNS/resnet20-R-plain" > "$LOGS/resnet20-R-plain.log" 2>&1 &
+pids+=($!)
+running() { local p; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+while running; do
   sleep 30
-  echo "t+$(( $(date +%s) - T0 ))s: $(tail -qn1 "$OUT"/*.log | cut -c1-150 | tr '\n' '|')"
+  echo "t+$(( $(date +%s) - T0 ))s: $(for f in "$LOGS"/*.log; do echo "$(basename "$f" .log) $(tail -n1 "$f" | cut -c1-110)"; done | tr '\n' '|')"
 done
-wait $a $b
+wait "${pids[@]}"
 kill $snap 2>/dev/null
 snapshot
 echo "done in $(( $(date +%s) - T0 )) s"; ls -la "$OUT"

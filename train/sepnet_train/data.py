@@ -170,7 +170,8 @@ def export_split(root: Path, out: Path, per_class: int = 500, split: str = "val"
 
 
 class TensorLoader:
-    """Batches from an in-memory uint8 array: random 4-pixel-padded crop + flip when training.
+    """Batches from an in-memory uint8 array: random 4-pixel-padded crop + flip when training,
+    plus an optional Cutout square (``cutout`` pixels a side, zero after normalization).
 
     With ``world_size > 1`` each rank takes its own shard of the same per-epoch permutation
     (what DistributedSampler does), so DDP sees every image once per epoch.
@@ -178,13 +179,14 @@ class TensorLoader:
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, train: bool,
                  mean=CIFAR10_MEAN, std=CIFAR10_STD, seed: int = 0, rank: int = 0,
-                 world_size: int = 1, device="cpu", channels_last: bool = True, pad: int = 4):
+                 world_size: int = 1, device="cpu", channels_last: bool = True, pad: int = 4,
+                 cutout: int = 0):
         # On a GPU the whole uint8 set (150 MB for CIFAR-10) lives there: no copies per batch.
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
         self.labels = torch.from_numpy(labels).to(device)
         self.batch_size, self.train, self.seed = batch_size, train, seed
         self.rank, self.world_size, self.device = rank, world_size, device
-        self.channels_last, self.pad = channels_last, pad
+        self.channels_last, self.pad, self.cutout = channels_last, pad, cutout
         self.mean = torch.tensor(mean).view(1, 3, 1, 1).to(device) * 255
         self.std = torch.tensor(std).view(1, 3, 1, 1).to(device) * 255
         self.epoch = 0
@@ -229,6 +231,21 @@ class TensorLoader:
         bi = torch.arange(b, device=x.device)[:, None, None]
         return padded[bi, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # NCHW view
 
+    def _cutout_keep(self, b: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
+        """[B, 1, H, W] mask that is 0 on one ``cutout``-sided square per image (DeVries & Taylor).
+
+        The square's centre is uniform over the image, so it may hang off an edge. Drawn after
+        the crop and flip draws, so runs without cutout see the same batches as before.
+        """
+        s = self.cutout
+        top = torch.randint(0, h, (b,), generator=g) - s // 2
+        left = torch.randint(0, w, (b,), generator=g) - s // 2
+        ys, xs = torch.arange(h), torch.arange(w)
+        in_y = (ys >= top[:, None]) & (ys < top[:, None] + s)     # [B, H]
+        in_x = (xs >= left[:, None]) & (xs < left[:, None] + s)   # [B, W]
+        keep = ~(in_y[:, :, None] & in_x[:, None, :])
+        return keep[:, None].to(self.images.device, torch.float32)
+
     def __iter__(self):
         idx = self._indices()
         g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch * 31 + self.rank)
@@ -238,6 +255,8 @@ class TensorLoader:
             if self.train:
                 x = self._augment(x, g)
             x = (x.float() - self.mean) / self.std
+            if self.train and self.cutout > 0:
+                x = x * self._cutout_keep(x.shape[0], x.shape[2], x.shape[3], g)
             x = x.contiguous(memory_format=torch.channels_last if self.channels_last
                              else torch.contiguous_format)
             yield x, self.labels[bi]

@@ -16,7 +16,7 @@ Runs on CPU (channels_last, ``--threads``) or GPU unchanged, and distributed wit
 ``torchrun --nproc_per_node=N -m sepnet_train.train ...`` (gloo on CPU, nccl on GPU).
 ``--data-path`` takes an ImageFolder or a ``.npz`` pack of one (``data.pack_jpegs``);
 ``--dataset imagenet`` expects ``train/`` and ``val/`` in it. ``--deadline`` fits a fresh run
-into a time slot (a lent GPU's minutes): after epoch 0 it shortens ``--epochs`` to what fits.
+into a time slot (a lent GPU's minutes): after epoch 1 it shortens ``--epochs`` to what fits.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def get_args_parser(add_help=True):
     p.add_argument("--wd", type=float, default=5e-4, help="on conv/linear weights only")
     p.add_argument("--nesterov", action="store_true", default=True)
     p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--cutout", type=int, default=0,
+                   help="side of a random square zeroed in each training image (CIFAR; 0 = off)")
     p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "step"])
     p.add_argument("--lr-steps", type=float, nargs="*", default=[0.6, 0.8],
                    help="step schedule: fractions of training where lr drops 10x")
@@ -135,7 +137,8 @@ def build_data(args, spec):
             va_idx = va_idx[np.random.RandomState(1).permutation(len(va_idx))[:args.limit_val]]
         common = dict(batch_size=args.batch_size, rank=args.rank, world_size=args.world_size,
                       device=args.device, seed=args.seed)
-        train = D.TensorLoader(images[tr_idx], labels[tr_idx], train=True, **common)
+        train = D.TensorLoader(images[tr_idx], labels[tr_idx], train=True, cutout=args.cutout,
+                               **common)
         valid = D.TensorLoader(images[va_idx], labels[va_idx], train=False, **common)
         return train, valid, classes
     # ImageNet-style folder: DataLoader over JPEGs with the standard 224 recipe.
@@ -168,13 +171,7 @@ def train_one_epoch(model, criterion, optimizer, loader, epoch, args):
     tot_n = 0
     show = is_main() and not args.no_progress
     bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch}", disable=not show, leave=False)
-    # The pace once warm (after cudnn's algorithm search and the first allocations), for --deadline.
-    warm_at, t_warm = min(20, n_batches // 4), time.time()
     for i, (x, y) in enumerate(bar):
-        if i == warm_at:
-            if str(args.device).startswith("cuda"):
-                torch.cuda.synchronize()
-            t_warm = time.time()
         lr = lr_at(args, epoch + i / n_batches)
         for g in optimizer.param_groups:
             g["lr"] = lr
@@ -190,11 +187,9 @@ def train_one_epoch(model, criterion, optimizer, loader, epoch, args):
             bar.set_postfix(loss=f"{tot_loss.item() / tot_n:.3f}",
                             acc=f"{tot_correct.item() / tot_n:.3f}", lr=f"{lr:.4f}")
     stats = torch.tensor([tot_loss.item(), tot_correct.item(), tot_n], dtype=torch.float64)
-    steady = (time.time() - t_warm) * n_batches / max(1, n_batches - warm_at)
     if dist.is_initialized():
         dist.all_reduce(stats)
-    return {"train_loss": stats[0].item() / stats[2].item(), "train_top1": stats[1].item() / stats[2].item(),
-            "steady_seconds": steady}
+    return {"train_loss": stats[0].item() / stats[2].item(), "train_top1": stats[1].item() / stats[2].item()}
 
 
 @torch.no_grad()
@@ -254,14 +249,16 @@ def build_model_from_checkpoint(ckpt, **overrides):
     return model
 
 
-def fit_epochs(args, extra, epoch_seconds, margin=0.92):
-    """Cut ``args.epochs`` to what fits before ``args.deadline`` at epoch 0's warm pace.
+def fit_epochs(args, extra, done, epoch_seconds, margin=0.92):
+    """Cut ``args.epochs`` to what fits before ``args.deadline``, ``done`` epochs in.
 
-    Called after epoch 0, whose learning rate (warm-up, or the cosine's flat start) hardly
-    depends on the total, so the run is the run it would have been with ``--epochs`` set so.
+    Called after epoch 1: epoch 0's time includes cudnn's algorithm search for every new shape
+    (the last, smaller batch; evaluation), which made it about twice the steady pace on a GPU.
+    The learning rate so far (warm-up, the cosine's flat start) hardly depends on the total, so
+    the run is the run it would have been with ``--epochs`` set so from the start.
     """
     left = args.deadline - time.time()
-    fit = max(1, 1 + int(margin * left / max(epoch_seconds, 1e-3)))
+    fit = max(done, done + int(margin * left / max(epoch_seconds, 1e-3)))
     if dist.is_initialized():  # every rank must run the same number of epochs: rank 0's
         t = torch.tensor([fit], device=args.device if args.device.startswith("cuda") else "cpu")
         dist.broadcast(t, 0)
@@ -332,14 +329,12 @@ def main(args):
     while epoch < args.epochs:
         t0 = time.time()
         tr = train_one_epoch(ddp_model, criterion, optimizer, train_loader, epoch, args)
-        steady = tr.pop("steady_seconds")
-        t_val = time.time()
         va = evaluate(model, criterion, val_loader, args)
         row = {"epoch": epoch, "lr": lr_at(args, epoch + 1 - 1e-9), **tr, **va,
                "seconds": round(time.time() - t0, 1)}
         history.append(row)
-        if args.deadline and epoch == 0:
-            fit_epochs(args, extra, steady + time.time() - t_val)
+        if args.deadline and epoch == min(1, args.epochs - 1):
+            fit_epochs(args, extra, epoch + 1, time.time() - t0)
         args_dict = {k: v for k, v in vars(args).items() if k not in ("rank", "world_size")}
         if is_main():
             print(json.dumps(row), flush=True)

@@ -127,10 +127,33 @@ def test_deadline_cuts_the_epochs(folder, tmp_path):
     import time
     out = tmp_path / "d"
     r = run_train(folder, out, "--epochs", "5", "--deadline", str(time.time()))
-    assert "1 epochs instead of 5" in r.stdout
+    # The pace is judged after epoch 1 (epoch 0 pays for cudnn's searches), so 2 epochs run.
+    assert "2 epochs instead of 5" in r.stdout
     ck = load_checkpoint(out / "checkpoint.pth")
-    assert ck["epoch"] == 0 and ck["args"]["epochs"] == 1
+    assert ck["epoch"] == 1 and ck["args"]["epochs"] == 2
     assert ck["extra"]["epochs_requested"] == 5
+    assert len(ck["history"]) == 2
+
+
+def test_cutout_zeroes_one_square_and_keeps_the_crop_draws():
+    rng = np.random.RandomState(4)
+    images = rng.randint(1, 256, (29, 32, 32, 3)).astype(np.uint8)
+    labels = np.arange(29) % 10
+    plain = D.TensorLoader(images, labels, batch_size=29, train=True, seed=2)
+    cut = D.TensorLoader(images, labels, batch_size=29, train=True, seed=2, cutout=8)
+    (xp, yp), = list(plain)
+    (xc, yc), = list(cut)
+    assert torch.equal(yp, yc)
+    zeroed = (xc != xp).any(1)  # [B, H, W]: where cutout changed the normalized image
+    assert torch.equal(xc[:, :, ~zeroed.any(0)], xp[:, :, ~zeroed.any(0)])
+    assert (xc.permute(0, 2, 3, 1)[zeroed] == 0).all()
+    for i in range(29):
+        ys, xs = torch.nonzero(zeroed[i], as_tuple=True)
+        assert len(ys) > 0  # a centre inside the image always leaves part of the square on it
+        h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        assert h <= 8 and w <= 8 and len(ys) == h * w  # one axis-aligned square, maybe clipped
+    full = [(zeroed[i].sum() == 64).item() for i in range(29)]
+    assert any(full) and not all(full)  # some squares whole, some clipped at an edge
 
 
 def test_distributed_two_cpu_processes(folder, tmp_path):
