@@ -201,6 +201,18 @@ fn errors_are_one_line_with_exit_code_1() {
         &sepnet(&[&"classify", &model, &dir.path("nope.jpg")]),
         "nope.jpg",
     );
+    let jpegs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jpeg");
+    assert_clean_failure(
+        &sepnet(&[&"classify", &model, &jpegs.join("truncated.jpg")]),
+        "corrupt JPEG: Premature end of JPEG file",
+    );
+    // libjpeg cannot turn CMYK into RGB; the image crate's decoder takes over.
+    json_of(&sepnet(&[
+        &"classify",
+        &model,
+        &jpegs.join("cmyk.jpg"),
+        &"--json",
+    ]));
     assert_clean_failure(&sepnet(&[&"eval", &model, &dir.path("no-dir")]), "no-dir");
     assert_clean_failure(&sepnet(&[&"check-bundle", &model, &garbage]), "bad bundle");
     assert_clean_failure(&sepnet(&[&"frobnicate"]), "frobnicate");

@@ -66,9 +66,10 @@ def main(argv=None) -> int:
             path = Path(a.manifest).parent / m["file"]
             eng = engine_accuracy(Path(a.sepnet_bin), path, folder)
             ref = reference_accuracy(path, folder, cache)
-            # The engine decodes JPEGs itself (zune-jpeg, not PIL's libjpeg), so a pixel may
-            # differ by one and flip an image near a tie; the epsilon keeps "1 in 1,000" inside
-            # a 0.001 tolerance despite 0.881 - 0.880 being 0.0010000000000000009 in floats.
+            # Both sides decode with libjpeg-turbo (the CLI through the mozjpeg crate, PIL its
+            # own), so the pixels are identical; what may remain is float summation order near
+            # a tie. The epsilon keeps "1 in 1,000" inside a 0.001 tolerance despite
+            # 0.881 - 0.880 being 0.0010000000000000009 in floats.
             tol = a.tolerance + 1e-9
             ok = (eng["n"] == n and abs(eng["top1"] - ref["top1"]) <= tol
                   and abs(eng["top5"] - ref["top5"]) <= tol)

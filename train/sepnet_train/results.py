@@ -35,7 +35,9 @@ RESNET20_TARGETS = {"full": 0.910, "refined": 0.880}
 POSTER_GOOGLENET = {"1x1": 0.0462, "3x3": 0.0029, "5x5": 0.0056}
 
 # Run folder name → what it is (the names reproduce_cifar.sh uses).
-RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet20-B-offset")
+RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet20-B-offset",
+        # the ablation's other arms: the paper's crop + flip only
+        "sepnet_cifar-R-plain", "resnet20-R-plain")
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -49,7 +51,7 @@ def summarize_run(run_dir: Path) -> dict | None:
     if "binarized_layers" in extra:
         extra["binarized_layers"] = len(extra["binarized_layers"])
     keep = ("model", "epochs", "lr", "wd", "batch_size", "binarize", "offset", "policy",
-            "finetune_from", "label_smoothing", "seed")
+            "finetune_from", "label_smoothing", "cutout", "seed")
     return {"run": run_dir.name, "args": {k: ckpt["args"].get(k) for k in keep},
             "epochs_done": ckpt["epoch"] + 1, "accuracy": ckpt.get("accuracy"),
             "extra": extra, "history": ckpt["history"]}
@@ -168,6 +170,38 @@ def render_resnet20(results: Path) -> str:
     return "\n".join(lines)
 
 
+def _recipe(run: dict) -> str:
+    a = run["args"]
+    parts = ["crop + flip"]
+    if a.get("cutout"):
+        parts.append(f"Cutout {a['cutout']}")
+    if a.get("label_smoothing"):
+        parts.append(f"label smoothing {a['label_smoothing']:g}")
+    return " + ".join(parts)
+
+
+ABLATION = (  # (what is compared, run) pairs; the first of each pair is the paper's recipe
+    ("sepnet_cifar R", "sepnet_cifar-R-plain"), ("sepnet_cifar R", "sepnet_cifar-R"),
+    ("resnet20 R", "resnet20-R-plain"), ("resnet20 R", "resnet20-R"),
+    # the refinements, for their train/val gap (both with the shipped recipe)
+    ("resnet20 refined, alpha", "resnet20-B"), ("resnet20 refined, offset 0.09", "resnet20-B-offset"),
+)
+
+
+def render_ablation(results: Path) -> str:
+    """The training recipe's effect: each arm's last epoch, train (augmented) beside validation."""
+    lines = ["| model | run | training augmentation | epochs | train top-1 (augmented) | "
+             "val top-1 |", "|---|---|---|---|---|---|"]
+    for what, name in ABLATION:
+        run = _load(results / "runs" / f"{name}.json")
+        if not run:
+            continue
+        last = run["history"][-1]
+        lines.append(f"| {what} | `{name}` | {_recipe(run)} | {run['epochs_done']}"
+                     f"{_progress(run)} | {pct(last.get('train_top1'))} | {pct(last.get('val_top1'))} |")
+    return "\n".join(lines)
+
+
 def render_quant_error(figures: Path) -> str:
     lines = ["| model | 1×1 | 3×3 | 5×5 |", "|---|---|---|---|",
              "| GoogLeNet (poster) | " + " | ".join(f"{POSTER_GOOGLENET[k]:.4f}"
@@ -186,6 +220,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
     manifest = _load(manifest_path or REPO / "www" / "models" / "manifest.json") or {}
     return {"sepnet_cifar": render_sepnet(results, manifest),
             "resnet20": render_resnet20(results),
+            "ablation": render_ablation(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures")}
 
 

@@ -66,3 +66,20 @@ def test_write_blocks_replaces_only_marked_text(tmp_path):
     doc.write_text("intro\n<!-- generated:resnet20 -->\nold\n<!-- end -->\nkeep me\n")
     assert R.write_blocks(doc, {"resnet20": "new table", "absent": "x"}) == ["resnet20"]
     assert doc.read_text() == "intro\n<!-- generated:resnet20 -->\nnew table\n<!-- end -->\nkeep me\n"
+
+
+def test_ablation_names_each_arms_recipe(tmp_path):
+    runs, res = tmp_path / "runs", tmp_path / "results"
+    fake_run(runs, "resnet20-R-plain", 76, 76, 0.8796)
+    fake_run(runs, "resnet20-R", 71, 71, 0.8884)
+    ck = torch.load(runs / "resnet20-R" / "checkpoint.pth", weights_only=False)
+    ck["args"].update(cutout=16, label_smoothing=0.1)
+    ck["history"][-1]["train_top1"] = 0.8888
+    torch.save(ck, runs / "resnet20-R" / "checkpoint.pth")
+    R.collect(runs, res)
+    table = R.render_ablation(res)
+    assert "| resnet20 R | `resnet20-R-plain` | crop + flip | 76 | – | 87.96% |" in table
+    assert ("| resnet20 R | `resnet20-R` | crop + flip + Cutout 16 + label smoothing 0.1 | 71 | "
+            "88.88% | 88.84% |") in table
+    assert "sepnet_cifar" not in table  # arms without a run are left out, not invented
+

@@ -135,6 +135,20 @@ def test_deadline_cuts_the_epochs(folder, tmp_path):
     assert len(ck["history"]) == 2
 
 
+def test_deadline_refit_only_shortens_and_keeps_the_first_request():
+    import argparse
+    import time
+    from sepnet_train.train import fit_epochs
+    args, extra = argparse.Namespace(deadline=time.time() + 100, epochs=200), {}
+    fit_epochs(args, extra, 2, 5.0)  # ~18 more epochs fit at 5 s each
+    assert 2 + 17 <= args.epochs <= 2 + 18 and extra["epochs_requested"] == 200
+    fit_epochs(args, extra, 5, 10.0)  # slower now: ~9 more
+    assert 5 + 8 <= args.epochs <= 5 + 9 and extra["epochs_requested"] == 200
+    before = args.epochs
+    fit_epochs(args, extra, 5, 0.1)  # faster now: it never lengthens what was already set
+    assert args.epochs == before
+
+
 def test_cutout_zeroes_one_square_and_keeps_the_crop_draws():
     rng = np.random.RandomState(4)
     images = rng.randint(1, 256, (29, 32, 32, 3)).astype(np.uint8)

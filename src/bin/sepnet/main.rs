@@ -15,6 +15,8 @@ use serde_json::json;
 
 use sepnet::{Kernels, Model, ModelInfo, Tensor};
 
+mod jpeg;
+
 #[derive(Parser)]
 #[command(
     name = "sepnet",
@@ -260,10 +262,19 @@ fn print_info(info: &ModelInfo) {
     println!("file bytes {}", thousands(info.file_bytes));
 }
 
-/// Decodes a JPEG/PNG file to RGB8 pixels.
+/// Decodes an image file to RGB8 pixels: JPEG through libjpeg-turbo (as browsers and PIL do),
+/// everything else (and CMYK JPEGs) through the `image` crate.
 fn load_rgb(path: &Path) -> CliResult<(Vec<u8>, u32, u32)> {
-    let img = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        if let Some(decoded) =
+            jpeg::decode_rgb(&bytes).map_err(|e| format!("bad image {}: {e}", path.display()))?
+        {
+            return Ok(decoded);
+        }
+    }
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?
         .decode()
         .map_err(|e| format!("bad image {}: {e}", path.display()))?
