@@ -11,7 +11,8 @@
 #   sepnet_cifar-R-plain, resnet20-R-plain: the paper's recipe (crop + flip only), same slot,
 #                                 as the ablation beside it.
 # Four processes share the GPU about evenly (an H200 ran sepnet_cifar at ~7 s/epoch each, against
-# ~4 s with two): drop the *-plain runs (PLAIN=0) when epochs matter more than the ablation.
+# ~4 s with two): drop the *-plain runs (PLAIN=0), or a chain (CHAINS=sepnet), when epochs matter
+# more than the ablation.
 # Each stage gets a deadline (a share of BUDGET seconds) and, after epochs 1 and 4, trims its epochs to
 # what fits (train.py --deadline), so the cosine schedule still anneals fully. Every 20 s the run
 # folders are tarred into $OUT, so a cut-off still returns every finished epoch.
@@ -68,10 +69,14 @@ resnet20() {
     --binarize offset --offset 0.09 --output-dir "$RUNS/resnet20-B-offset" > "$LOGS/resnet20-B-offset.log" 2>&1 &
   wait
 }
-sepnet > "$LOGS/sepnet_cifar.log" 2>&1 &
-local pids=($!)
-resnet20 > "$LOGS/resnet20.log" 2>&1 &
-pids+=($!)
+local pids=() chain
+for chain in ${CHAINS:-sepnet resnet20}; do  # CHAINS=sepnet PLAIN=0: SEP-Net alone, most epochs
+  case $chain in
+    sepnet) sepnet > "$LOGS/sepnet_cifar.log" 2>&1 & pids+=($!) ;;
+    resnet20) resnet20 > "$LOGS/resnet20.log" 2>&1 & pids+=($!) ;;
+    *) echo "unknown chain $chain" >&2 ;;
+  esac
+done
 if [ "${PLAIN:-1}" = 1 ]; then
   $T --model sepnet_cifar $R --output-dir "$RUNS/sepnet_cifar-R-plain" > "$LOGS/sepnet_cifar-R-plain.log" 2>&1 &
   pids+=($!)

@@ -9,7 +9,7 @@ main() {
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/sepnet-runs}
 MODELS=../www/models
-STAGES=${STAGES:-"sepnet_r sepnet_b sepnet_export engine_eval resnet20_r resnet20_b resnet20_offset sepnet_r_plain resnet20_r_plain analysis results"}
+STAGES=${STAGES:-"sepnet_r sepnet_b sepnet_export engine_eval resnet20_r resnet20_b resnet20_offset sepnet_r_plain resnet20_r_plain resnet20_b_plain analysis results"}
 T="python -m sepnet_train.train --resume --no-progress ${THREADS:+--threads $THREADS}"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 
@@ -45,6 +45,12 @@ has resnet20_b && $T --model resnet20 $B20 --binarize alpha --output-dir "$RUNS/
 has resnet20_offset && $T --model resnet20 $B20 --binarize offset --offset 0.09 \
   --output-dir "$RUNS/resnet20-B-offset"
 has resnet20_r_plain && $T --model resnet20 --epochs 76 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/resnet20-R-plain"
+# The same refinements without Cutout / smoothing (the binarized net underfits with them: train
+# top-1 76% against 81% validation). Session 4 ran these on the CPU, 15 epochs each.
+B20P="--finetune-from $RUNS/resnet20-R/checkpoint.pth --lr 0.01 --warmup-epochs 0 --epochs 15"
+has resnet20_b_plain && $T --model resnet20 $B20P --binarize alpha --output-dir "$RUNS/resnet20-B-plain"
+has resnet20_b_plain && $T --model resnet20 $B20P --binarize offset --offset 0.09 \
+  --output-dir "$RUNS/resnet20-B-offset-plain"
 
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then

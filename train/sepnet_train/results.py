@@ -37,7 +37,7 @@ POSTER_GOOGLENET = {"1x1": 0.0462, "3x3": 0.0029, "5x5": 0.0056}
 # Run folder name → what it is (the names reproduce_cifar.sh uses).
 RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet20-B-offset",
         # the ablation's other arms: the paper's crop + flip only
-        "sepnet_cifar-R-plain", "resnet20-R-plain")
+        "sepnet_cifar-R-plain", "resnet20-R-plain", "resnet20-B-plain", "resnet20-B-offset-plain")
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -143,7 +143,8 @@ def render_sepnet(results: Path, manifest: dict) -> str:
 
 def render_resnet20(results: Path) -> str:
     runs = {k: _load(results / "runs" / f"{k}.json")
-            for k in ("resnet20-R", "resnet20-B", "resnet20-B-offset")}
+            for k in ("resnet20-R", "resnet20-B", "resnet20-B-offset", "resnet20-B-plain",
+                      "resnet20-B-offset-plain")}
 
     def after(run):
         return ((run or {}).get("extra") or {}).get("acc_after_binarization", {}).get("val_top1")
@@ -161,6 +162,12 @@ def render_resnet20(results: Path) -> str:
         ("refined, alpha = mean\\|W\\|", _run_final(runs["resnet20-B"]),
          _progress(runs["resnet20-B"]), None, RESNET20_TARGETS["refined"]),
     ]
+    # Refinements without Cutout / smoothing (the ablation's other arm), where they were run.
+    for key, name, theirs in (("resnet20-B-offset-plain", "offset 0.09", RESNET20_AUTHORS["refined"]),
+                              ("resnet20-B-plain", "alpha = mean\\|W\\|", None)):
+        if runs[key]:
+            rows.append((f"refined without Cutout, {name}", _run_final(runs[key]),
+                         _progress(runs[key]), theirs, RESNET20_TARGETS["refined"]))
     lines = ["| stage | val top-1 (ours) | authors' repository (test set) | target | verdict |",
              "|---|---|---|---|---|"]
     for name, ours, prog, theirs, target in rows:
@@ -183,8 +190,10 @@ def _recipe(run: dict) -> str:
 ABLATION = (  # (what is compared, run) pairs; the first of each pair is the paper's recipe
     ("sepnet_cifar R", "sepnet_cifar-R-plain"), ("sepnet_cifar R", "sepnet_cifar-R"),
     ("resnet20 R", "resnet20-R-plain"), ("resnet20 R", "resnet20-R"),
-    # the refinements, for their train/val gap (both with the shipped recipe)
-    ("resnet20 refined, alpha", "resnet20-B"), ("resnet20 refined, offset 0.09", "resnet20-B-offset"),
+    # the refinements from the same R: with the R's Cutout + smoothing, and without
+    ("resnet20 refined, alpha", "resnet20-B"), ("resnet20 refined, alpha", "resnet20-B-plain"),
+    ("resnet20 refined, offset 0.09", "resnet20-B-offset"),
+    ("resnet20 refined, offset 0.09", "resnet20-B-offset-plain"),
 )
 
 

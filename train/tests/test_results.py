@@ -82,4 +82,11 @@ def test_ablation_names_each_arms_recipe(tmp_path):
     assert ("| resnet20 R | `resnet20-R` | crop + flip + Cutout 16 + label smoothing 0.1 | 71 | "
             "88.88% | 88.84% |") in table
     assert "sepnet_cifar" not in table  # arms without a run are left out, not invented
+    r20 = R.render_resnet20(res)
+    assert "without Cutout" not in r20  # no such refinement run yet: no row
+    fake_run(runs, "resnet20-B-plain", 15, 15, 0.8211, after=0.1226, binarize="alpha")
+    R.collect(runs, res)
+    r20 = R.render_resnet20(res)
+    assert "| refined without Cutout, alpha = mean\\|W\\| | 82.11% | – | ≥ 88.0% | missed by 5.89 pt |" in r20
+    assert "`resnet20-B-plain` | crop + flip | 15 |" in R.render_ablation(res)
 
