@@ -46,10 +46,11 @@ has resnet20_offset && $T --model resnet20 $B20 --binarize offset --offset 0.09 
   --output-dir "$RUNS/resnet20-B-offset"
 has resnet20_r_plain && $T --model resnet20 --epochs 76 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/resnet20-R-plain"
 # The same refinements without Cutout / smoothing (the binarized net underfits with them: train
-# top-1 76% against 81% validation). Session 4 ran these on the CPU, 15 epochs each.
+# top-1 76% against 81% validation). Session 4 ran the alpha one on the CPU (15 epochs); the
+# offset one is here for the next run.
 B20P="--finetune-from $RUNS/resnet20-R/checkpoint.pth --lr 0.01 --warmup-epochs 0 --epochs 15"
 has resnet20_b_plain && $T --model resnet20 $B20P --binarize alpha --output-dir "$RUNS/resnet20-B-plain"
-has resnet20_b_plain && $T --model resnet20 $B20P --binarize offset --offset 0.09 \
+has resnet20_b_offset_plain && $T --model resnet20 $B20P --binarize offset --offset 0.09 \
   --output-dir "$RUNS/resnet20-B-offset-plain"
 
 # The poster's analysis on our trained real-valued weights.
