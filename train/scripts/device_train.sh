@@ -55,16 +55,16 @@ pack_runs() {
 ( while sleep 20; do snapshot; done ) & local snap=$!
 
 R="--epochs 200 --lr 0.1 --wd 5e-4 --deadline $(at "$R_SHARE")"
-B="--binarize alpha --epochs 30 --lr 0.01 --warmup-epochs 0 --deadline $(at 100)"
+B="--epochs 30 --lr 0.01 --warmup-epochs 0 --deadline $(at 100)"
 sepnet() {
   $T --model sepnet_cifar $R $AUG --output-dir "$RUNS/sepnet_cifar-R"
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" $B $AUG \
-    --policy all --output-dir "$RUNS/sepnet_cifar-B"
+    --binarize alpha --policy all --output-dir "$RUNS/sepnet_cifar-B"
 }
 resnet20() {
   $T --model resnet20 $R $AUG --output-dir "$RUNS/resnet20-R"
   $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" $B $AUG \
-    --output-dir "$RUNS/resnet20-B" > "$LOGS/resnet20-B.log" 2>&1 &
+    --binarize alpha --output-dir "$RUNS/resnet20-B" > "$LOGS/resnet20-B.log" 2>&1 &
   $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" $B $AUG \
     --binarize offset --offset 0.09 --output-dir "$RUNS/resnet20-B-offset" > "$LOGS/resnet20-B-offset.log" 2>&1 &
   wait

@@ -40,7 +40,8 @@ fi
 # ResNet-20, the authors' CIFAR experiment: full precision, right after binarization (printed and
 # stored by the B stage), refined; both binarizations (paper's per-filter alpha, repo's offset 0.09).
 has resnet20_r && $T --model resnet20 --epochs 71 --lr 0.1 --wd 5e-4 $AUG --output-dir "$RUNS/resnet20-R"
-B20="--finetune-from $RUNS/resnet20-R/checkpoint.pth --lr 0.01 --warmup-epochs 0 --epochs 30 $AUG"
+REFINE20="--finetune-from $RUNS/resnet20-R/checkpoint.pth --lr 0.01 --warmup-epochs 0"
+B20="$REFINE20 --epochs 30 $AUG"
 has resnet20_b && $T --model resnet20 $B20 --binarize alpha --output-dir "$RUNS/resnet20-B"
 has resnet20_offset && $T --model resnet20 $B20 --binarize offset --offset 0.09 \
   --output-dir "$RUNS/resnet20-B-offset"
@@ -48,7 +49,7 @@ has resnet20_r_plain && $T --model resnet20 --epochs 76 --lr 0.1 --wd 5e-4 --out
 # The same refinements without Cutout / smoothing (the binarized net underfits with them: train
 # top-1 76% against 81% validation). Session 4 ran the alpha one on the CPU (15 epochs); the
 # offset one is here for the next run.
-B20P="--finetune-from $RUNS/resnet20-R/checkpoint.pth --lr 0.01 --warmup-epochs 0 --epochs 15"
+B20P="$REFINE20 --epochs 15"
 has resnet20_b_plain && $T --model resnet20 $B20P --binarize alpha --output-dir "$RUNS/resnet20-B-plain"
 has resnet20_b_offset_plain && $T --model resnet20 $B20P --binarize offset --offset 0.09 \
   --output-dir "$RUNS/resnet20-B-offset-plain"

@@ -16,7 +16,8 @@ Runs on CPU (channels_last, ``--threads``) or GPU unchanged, and distributed wit
 ``torchrun --nproc_per_node=N -m sepnet_train.train ...`` (gloo on CPU, nccl on GPU).
 ``--data-path`` takes an ImageFolder or a ``.npz`` pack of one (``data.pack_jpegs``);
 ``--dataset imagenet`` expects ``train/`` and ``val/`` in it. ``--deadline`` fits a fresh run
-into a time slot (a lent GPU's minutes): after epoch 1 it shortens ``--epochs`` to what fits.
+into a time slot (a lent GPU's minutes): after epochs 1 and 4 it shortens ``--epochs`` to what
+fits.
 """
 
 from __future__ import annotations
@@ -189,7 +190,8 @@ def train_one_epoch(model, criterion, optimizer, loader, epoch, args):
     stats = torch.tensor([tot_loss.item(), tot_correct.item(), tot_n], dtype=torch.float64)
     if dist.is_initialized():
         dist.all_reduce(stats)
-    return {"train_loss": stats[0].item() / stats[2].item(), "train_top1": stats[1].item() / stats[2].item()}
+    return {"train_loss": stats[0].item() / stats[2].item(),
+            "train_top1": stats[1].item() / stats[2].item()}
 
 
 @torch.no_grad()
