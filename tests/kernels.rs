@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::conv_cases::*;
 use common::*;
 use sepnet::kernels::packed::PackedConv;
 use sepnet::kernels::{gemm, pool, scalar, Conv2dGeometry, Pool2dGeometry};
@@ -12,112 +13,21 @@ use sepnet::kernels::{gemm, pool, scalar, Conv2dGeometry, Pool2dGeometry};
 const CASES: usize = 150;
 const TOL: f64 = 1e-5;
 
-/// A random valid convolution geometry.
-fn random_conv(rng: &mut Rng) -> Conv2dGeometry {
-    loop {
-        let groups = rng.pick(&[1, 2, 4]);
-        let in_channels = groups * rng.pick(&[1, 2, 3, 5]);
-        let out_channels = groups * rng.pick(&[1, 3, 5]);
-        let kernel = [rng.pick(&[1, 3, 5]), rng.pick(&[1, 3, 5])];
-        let stride = [rng.pick(&[1, 2, 3]), rng.pick(&[1, 2, 3])];
-        let padding = [rng.pick(&[0, 1, 2]), rng.pick(&[0, 1, 2])];
-        let g = Conv2dGeometry {
-            in_channels,
-            in_h: 1 + rng.below(9),
-            in_w: 1 + rng.below(11),
-            out_channels,
-            kernel,
-            stride,
-            padding,
-            groups,
-        };
-        if g.dims().is_ok() {
-            return g;
-        }
-    }
-}
-
-/// A random geometry the size of a real layer: several MR × NR tiles, ragged edges.
-fn random_layer(rng: &mut Rng) -> Conv2dGeometry {
-    loop {
-        let groups = rng.pick(&[1, 4]);
-        let k = rng.pick(&[1, 3, 5]);
-        let g = Conv2dGeometry {
-            in_channels: groups * rng.pick(&[3, 8, 13, 16]),
-            in_h: 4 + rng.below(17),
-            in_w: 4 + rng.below(17),
-            out_channels: groups * rng.pick(&[1, 4, 5, 9, 16]),
-            kernel: [k, k],
-            stride: [rng.pick(&[1, 1, 2]); 2],
-            padding: [rng.pick(&[0, k / 2]); 2],
-            groups,
-        };
-        if g.dims().is_ok() {
-            return g;
-        }
-    }
-}
-
 fn conv_case(rng: &mut Rng, enc: Enc) {
     let g = random_conv(rng);
     conv_case_with(rng, enc, g);
 }
 
+/// The scalar kernel against the naive loops, then the fast kernel against the scalar one.
 fn conv_case_with(rng: &mut Rng, enc: Enc, g: Conv2dGeometry) {
+    let case = ConvCase::new(rng, enc, g);
     let d = g.dims().unwrap();
-    let n = d.filter_len;
-    let x = rng.f32s(g.in_channels * g.in_h * g.in_w);
-    let bias = if rng.below(2) == 1 {
-        Some(rng.f32s(g.out_channels))
-    } else {
-        None
-    };
-    let mut out = vec![f32::NAN; g.out_channels * d.out_h * d.out_w];
-    // Build the stored encoding, and the real weights the naive conv uses.
-    let packed;
-    let real: Vec<f32> = match enc {
-        Enc::F32 => {
-            let w = rng.f32s(g.out_channels * n);
-            scalar::conv2d_f32(&g, &x, &w, bias.as_deref(), &mut out).unwrap();
-            packed = PackedConv::f32(&g, &w).unwrap();
-            w
-        }
-        Enc::Int8 => {
-            let q: Vec<i8> = (0..g.out_channels * n)
-                .map(|_| (rng.below(255) as i32 - 127) as i8)
-                .collect();
-            let s = rng.f32s(g.out_channels);
-            scalar::conv2d_int8(&g, &x, &q, &s, bias.as_deref(), &mut out).unwrap();
-            packed = PackedConv::int8(&g, &q, &s).unwrap();
-            q.iter()
-                .enumerate()
-                .map(|(i, &v)| v as f32 * s[i / n])
-                .collect()
-        }
-        Enc::Pattern => {
-            let row = n.div_ceil(8);
-            let mut bits = vec![0u8; g.out_channels * row];
-            let mut real = Vec::new();
-            let s = rng.f32s(g.out_channels);
-            for o in 0..g.out_channels {
-                for i in 0..n {
-                    let plus = rng.below(2) == 1;
-                    if plus {
-                        bits[o * row + i / 8] |= 1 << (i % 8);
-                    }
-                    real.push(if plus { s[o] } else { -s[o] });
-                }
-            }
-            scalar::conv2d_pattern(&g, &x, &bits, &s, bias.as_deref(), &mut out).unwrap();
-            packed = PackedConv::pattern(&g, &bits, &s).unwrap();
-            real
-        }
-    };
+    let out = case.run_scalar();
     let (expected, shape) = naive_conv(
-        &x,
+        &case.x,
         [g.in_channels, g.in_h, g.in_w],
-        &real,
-        bias.as_deref(),
+        &case.real,
+        case.bias.as_deref(),
         g.out_channels,
         g.kernel,
         g.stride,
@@ -127,28 +37,8 @@ fn conv_case_with(rng: &mut Rng, enc: Enc, g: Conv2dGeometry) {
     assert_eq!(shape, [g.out_channels, d.out_h, d.out_w], "{g:?}");
     let rel = rel_diff(&out, &expected);
     assert!(rel < TOL, "{enc:?} {g:?}: relative deviation {rel}");
-    assert_packed_matches_scalar(&g, enc, &x, bias.as_deref(), &out, packed);
-}
-
-/// The fast (packed im2col + GEMM) convolution gives the scalar reference's output bit for bit:
-/// both accumulate every filter tap in the same order with separate multiplies and adds.
-fn assert_packed_matches_scalar(
-    g: &Conv2dGeometry,
-    enc: Enc,
-    x: &[f32],
-    bias: Option<&[f32]>,
-    reference: &[f32],
-    packed: PackedConv,
-) {
-    let mut fast = vec![f32::NAN; reference.len()];
-    packed.run(x, bias, &mut fast).unwrap();
-    for (i, (a, b)) in fast.iter().zip(reference).enumerate() {
-        assert!(
-            a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0),
-            "{enc:?} {g:?}: packed[{i}] = {a} but scalar = {b} ({} kernel)",
-            gemm::micro_kernel_name()
-        );
-    }
+    let what = format!("{enc:?} {g:?} ({} kernel)", gemm::micro_kernel_name());
+    assert_same_bits(&case.run_packed(), &out, &what);
 }
 
 #[test]
@@ -187,21 +77,11 @@ fn packed_conv_matches_scalar_on_layer_sized_shapes() {
 
 #[test]
 fn generic_micro_kernel_is_an_in_order_dot_product() {
-    let mut rng = Rng::new(5);
-    for k in [1, 2, 7, 64, 577] {
-        let a = rng.f32s(gemm::MR * k);
-        let b = rng.f32s(gemm::NR * k);
-        let tile = gemm::generic_f32_4x8(k, &a, &b);
-        for r in 0..gemm::MR {
-            for j in 0..gemm::NR {
-                let mut acc = 0.0f32;
-                for p in 0..k {
-                    acc += a[p * gemm::MR + r] * b[p * gemm::NR + j];
-                }
-                assert_eq!(tile[r][j].to_bits(), acc.to_bits(), "k {k} ({r}, {j})");
-            }
-        }
-    }
+    assert_micro_kernel_is_in_order_dot(
+        gemm::generic_f32_4x8,
+        &mut Rng::new(5),
+        &[1, 2, 7, 64, 577],
+    );
 }
 
 #[test]

@@ -7,6 +7,11 @@
 //! the environment has them: not in Node) and `Engine.load` (fetch).
 #![cfg(target_arch = "wasm32")]
 
+mod common;
+
+use common::conv_cases::*;
+use common::{Enc, Rng};
+
 use js_sys::{Array, Reflect, Uint8Array};
 use sepnet::wasm::Engine;
 use sepnet::Model;
@@ -317,112 +322,33 @@ async fn engine_load() {
     );
 }
 
-/// A small xorshift generator (the native tests' `common::Rng` is not shared into this file).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn f32s(&mut self, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
-            .collect()
-    }
-}
-
 #[wasm_bindgen_test]
 fn simd128_micro_kernel_is_an_in_order_dot_product() {
-    use sepnet::kernels::gemm::{micro_kernel_name, wasm32_simd128_f32_4x8, MR, NR};
+    use sepnet::kernels::gemm::{micro_kernel_name, wasm32_simd128_f32_4x8};
     assert_eq!(micro_kernel_name(), "wasm32_simd128_f32_4x8");
-    let mut rng = XorShift(7);
-    for k in [1, 2, 3, 9, 72, 576, 1153] {
-        let (a, b) = (rng.f32s(MR * k), rng.f32s(NR * k));
-        let tile = wasm32_simd128_f32_4x8(k, &a, &b);
-        for r in 0..MR {
-            for j in 0..NR {
-                let mut acc = 0.0f32;
-                for p in 0..k {
-                    acc += a[p * MR + r] * b[p * NR + j];
-                }
-                assert_eq!(tile[r][j].to_bits(), acc.to_bits(), "k {k} ({r}, {j})");
-            }
-        }
-    }
+    let depths = [1, 2, 3, 9, 72, 576, 1153];
+    assert_micro_kernel_is_in_order_dot(wasm32_simd128_f32_4x8, &mut Rng::new(7), &depths);
 }
 
-/// The SIMD128 packed convolution equals the scalar reference bit for bit on random shapes
-/// (odd channels, groups, strides, paddings, kernels 1/3/5, ragged tiles), all three encodings.
+/// The SIMD128 packed convolution equals the scalar reference bit for bit on the native
+/// property tests' random shapes (odd channels, groups, strides, paddings, kernels 1/3/5, ragged
+/// tiles), all three encodings.
 #[wasm_bindgen_test]
 fn simd128_packed_conv_matches_scalar() {
-    use sepnet::kernels::{packed::PackedConv, scalar, Conv2dGeometry};
-    let mut rng = XorShift(11);
-    let mut done = 0;
-    while done < 90 {
-        let groups = [1, 2, 4][rng.below(3)];
-        let k = [1, 3, 5][rng.below(3)];
-        let g = Conv2dGeometry {
-            in_channels: groups * (1 + rng.below(9)),
-            in_h: 1 + rng.below(19),
-            in_w: 1 + rng.below(19),
-            out_channels: groups * (1 + rng.below(10)),
-            kernel: [k, [1, 3, 5][rng.below(3)]],
-            stride: [1 + rng.below(2), 1 + rng.below(3)],
-            padding: [rng.below(3), rng.below(3)],
-            groups,
+    let mut rng = Rng::new(11);
+    for case in 0..90 {
+        let enc = [Enc::F32, Enc::Int8, Enc::Pattern][case % 3];
+        let g = if case % 2 == 0 {
+            random_conv(&mut rng)
+        } else {
+            random_layer(&mut rng)
         };
-        let Ok(d) = g.dims() else { continue };
-        let x = rng.f32s(g.in_channels * g.in_h * g.in_w);
-        let n = d.filter_len;
-        let bias = (rng.below(2) == 1).then(|| rng.f32s(g.out_channels));
-        let scale = rng.f32s(g.out_channels);
-        let mut want = vec![0.0f32; g.out_channels * d.out_h * d.out_w];
-        let packed = match done % 3 {
-            0 => {
-                let w = rng.f32s(g.out_channels * n);
-                scalar::conv2d_f32(&g, &x, &w, bias.as_deref(), &mut want).unwrap();
-                PackedConv::f32(&g, &w).unwrap()
-            }
-            1 => {
-                let q: Vec<i8> = (0..g.out_channels * n)
-                    .map(|_| (rng.below(255) as i32 - 127) as i8)
-                    .collect();
-                scalar::conv2d_int8(&g, &x, &q, &scale, bias.as_deref(), &mut want).unwrap();
-                PackedConv::int8(&g, &q, &scale).unwrap()
-            }
-            _ => {
-                // Random bits, with the padding bits past n cleared as FORMAT.md requires.
-                let row = n.div_ceil(8);
-                let bits: Vec<u8> = (0..g.out_channels * row)
-                    .map(|i| {
-                        let b = rng.below(256) as u8;
-                        let used = n - (i % row) * 8;
-                        if used >= 8 {
-                            b
-                        } else {
-                            b & ((1u8 << used) - 1)
-                        }
-                    })
-                    .collect();
-                scalar::conv2d_pattern(&g, &x, &bits, &scale, bias.as_deref(), &mut want).unwrap();
-                PackedConv::pattern(&g, &bits, &scale).unwrap()
-            }
-        };
-        let mut got = vec![f32::NAN; want.len()];
-        packed.run(&x, bias.as_deref(), &mut got).unwrap();
-        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0),
-                "{g:?} [{i}]: simd128 {a} vs scalar {b}"
-            );
-        }
-        done += 1;
+        let c = ConvCase::new(&mut rng, enc, g);
+        assert_same_bits(
+            &c.run_packed(),
+            &c.run_scalar(),
+            &format!("simd128 {enc:?} {g:?}"),
+        );
     }
 }
 
@@ -437,7 +363,7 @@ fn fast_and_reference_kernels_agree_on_golden_models() {
             .with_kernels(Kernels::Reference)
             .unwrap();
         let [c, h, w] = fast.input_shape();
-        let x = XorShift(3).f32s(2 * c * h * w);
+        let x = Rng::new(3).f32s(2 * c * h * w);
         let input = Tensor::new(vec![2, c, h, w], x).unwrap();
         let a = fast.run(&input).unwrap().logits;
         let b = reference.run(&input).unwrap().logits;

@@ -1,7 +1,8 @@
 //! Shared test helpers: a deterministic PRNG, a builder that writes `.sepnet` files from
 //! scratch with the safetensors crate, and a deliberately naive reference implementation of
 //! every op (plus a whole-graph interpreter over the builder's JSON) that shares no code with
-//! the engine.
+//! the engine. `conv_cases` holds the random convolution cases the native and wasm32 kernel
+//! tests share.
 #![allow(dead_code)]
 
 use std::borrow::Cow;
@@ -9,6 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use safetensors::{Dtype, View};
 use serde_json::{json, Value};
+
+pub mod conv_cases;
 
 // ---------------------------------------------------------------------------------------------
 // PRNG

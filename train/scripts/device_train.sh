@@ -8,6 +8,8 @@
 # networks leaves a big GPU partly idle:
 #   sepnet_cifar R -> B           and resnet20 R -> (alpha B | offset B), with $AUG (the recipe
 #                                 that ships: Cutout 16 + label smoothing 0.1);
+#   resnet20_proj3 R -> B         (the authors' 3x3 projection shortcuts; R with $AUG, the alpha
+#                                 refinement without it, as reproduce_cifar.sh has it);
 #   sepnet_cifar-R-plain, resnet20-R-plain: the paper's recipe (crop + flip only), same slot,
 #                                 as the ablation beside it.
 # Four processes share the GPU about evenly (an H200 ran sepnet_cifar at ~7 s/epoch each, against
@@ -42,6 +44,7 @@ snapshot() {  # 6 tars: $OUT brings back at most 8 files, 16 MiB each (a sepnet 
   pack_runs sepnet_cifar-B sepnet_cifar-B
   pack_runs sepnet_cifar-R-plain sepnet_cifar-R-plain
   pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain
+  pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain
   tar -cf "$OUT/logs.tar.part" -C "$RUNS" logs && mv "$OUT/logs.tar.part" "$OUT/logs.tar"
 }
 pack_runs() {
@@ -69,11 +72,17 @@ resnet20() {
     --binarize offset --offset 0.09 --output-dir "$RUNS/resnet20-B-offset" > "$LOGS/resnet20-B-offset.log" 2>&1 &
   wait
 }
+resnet20_proj3() {
+  $T --model resnet20_proj3 $R $AUG --output-dir "$RUNS/resnet20_proj3-R"
+  $T --model resnet20_proj3 --finetune-from "$RUNS/resnet20_proj3-R/checkpoint.pth" $B \
+    --binarize alpha --output-dir "$RUNS/resnet20_proj3-B-plain"
+}
 local pids=() chain
 for chain in ${CHAINS:-sepnet resnet20}; do  # CHAINS=sepnet PLAIN=0: SEP-Net alone, most epochs
   case $chain in
     sepnet) sepnet > "$LOGS/sepnet_cifar.log" 2>&1 & pids+=($!) ;;
     resnet20) resnet20 > "$LOGS/resnet20.log" 2>&1 & pids+=($!) ;;
+    resnet20_proj3) resnet20_proj3 > "$LOGS/resnet20_proj3.log" 2>&1 & pids+=($!) ;;
     *) echo "unknown chain $chain" >&2 ;;
   esac
 done

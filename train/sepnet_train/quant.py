@@ -72,11 +72,15 @@ def fake_quant_int8(w: torch.Tensor) -> torch.Tensor:
     return q.to(w.dtype) * s.view(-1, *([1] * (w.dim() - 1)))
 
 
+KEPT_REAL_ROLES = ("stem", "projection")
+
+
 class PatternConv2d(nn.Conv2d):
     """A Conv2d whose weight can be swapped for a frozen ±1 pattern times a per-filter scale.
 
     ``role`` says what the convolution is for, so binarization policies can pick layers:
-    ``stem`` (first conv: kept real, as the authors did), ``pattern`` (the k×k branch of a
+    ``stem`` (first conv: kept real, as the authors did), ``projection`` (a ResNet shortcut
+    projection: also kept real, as the authors did), ``pattern`` (the k×k branch of a
     pattern residual block), ``conv`` (other k×k convolutions), ``pointwise`` (1×1).
     """
 
@@ -116,15 +120,15 @@ class PatternConv2d(nn.Conv2d):
 def binarizable(model: nn.Module, policy: str = "all") -> list[tuple[str, PatternConv2d]]:
     """The convolutions a policy binarizes.
 
-    ``all``: every k×k conv with k > 1 except the stem (the paper's rule plus the authors'
-    practice of keeping the first layer real). ``prb``: only the k×k branches of pattern
+    ``all``: every k×k conv with k > 1 except the stem and ResNet projections (the paper's
+    rule plus the authors' practice of keeping those real). ``prb``: only the k×k branches of pattern
     residual blocks.
     """
     out = []
     for name, m in model.named_modules():
         if not isinstance(m, PatternConv2d) or max(m.kernel_size) <= 1:
             continue
-        if policy == "all" and m.role != "stem":
+        if policy == "all" and m.role not in KEPT_REAL_ROLES:
             out.append((name, m))
         elif policy == "prb" and m.role == "pattern":
             out.append((name, m))

@@ -37,7 +37,9 @@ POSTER_GOOGLENET = {"1x1": 0.0462, "3x3": 0.0029, "5x5": 0.0056}
 # Run folder name → what it is (the names reproduce_cifar.sh uses).
 RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet20-B-offset",
         # the ablation's other arms: the paper's crop + flip only
-        "sepnet_cifar-R-plain", "resnet20-R-plain", "resnet20-B-plain", "resnet20-B-offset-plain")
+        "sepnet_cifar-R-plain", "resnet20-R-plain", "resnet20-B-plain", "resnet20-B-offset-plain",
+        # ResNet-20 with the authors' 3x3 projection shortcuts
+        "resnet20_proj3-R", "resnet20_proj3-B-plain")
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -141,13 +143,15 @@ def render_sepnet(results: Path, manifest: dict) -> str:
     return "\n".join(lines)
 
 
+def _after(run):
+    return ((run or {}).get("extra") or {}).get("acc_after_binarization", {}).get("val_top1")
+
+
 def render_resnet20(results: Path) -> str:
     runs = {k: _load(results / "runs" / f"{k}.json")
             for k in ("resnet20-R", "resnet20-B", "resnet20-B-offset", "resnet20-B-plain",
                       "resnet20-B-offset-plain")}
-
-    def after(run):
-        return ((run or {}).get("extra") or {}).get("acc_after_binarization", {}).get("val_top1")
+    after = _after
 
     rows = [
         ("full precision", _run_final(runs["resnet20-R"]), _progress(runs["resnet20-R"]),
@@ -174,6 +178,47 @@ def render_resnet20(results: Path) -> str:
         lines.append(f"| {name} | {pct(ours)}{prog} | {pct(theirs)} | "
                      f"{'≥ ' + pct(target, 1) if target else '–'} | "
                      f"{_verdict(ours, target, training=bool(prog)) if target else ('measured' if ours else 'not measured yet')} |")
+    return "\n".join(lines)
+
+
+def render_projections(results: Path) -> str:
+    """1x1 against 3x3 projection shortcuts (the authors' layout), stage by stage."""
+    runs = {k: _load(results / "runs" / f"{k}.json")
+            for k in ("resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain")}
+
+    def cell(run, value):
+        if not run:
+            return "not run"
+        if value is None:
+            return "–"
+        return pct(value) + (_progress(run) or f" ({run['epochs_done']} ep)")
+
+    def drop(r, b):
+        if not (runs[r] and runs[b]):
+            return "–"
+        return f"{100 * (_run_final(runs[r]) - _run_final(runs[b])):.2f} pt"
+
+    r1, b1, r3, b3 = (runs[k] for k in ("resnet20-R", "resnet20-B-plain", "resnet20_proj3-R",
+                                        "resnet20_proj3-B-plain"))
+    rows = [
+        ("full precision", cell(r1, _run_final(r1)), cell(r3, _run_final(r3)),
+         RESNET20_AUTHORS["full"], RESNET20_TARGETS["full"], r3, _run_final(r3)),
+        ("right after binarization, alpha", pct(_after(b1)), pct(_after(b3)),
+         RESNET20_AUTHORS["after"], None, b3, _after(b3)),
+        ("refined without Cutout, alpha", cell(b1, _run_final(b1)), cell(b3, _run_final(b3)),
+         RESNET20_AUTHORS["refined"], RESNET20_TARGETS["refined"], b3, _run_final(b3)),
+        ("lost from full precision to refined", drop("resnet20-R", "resnet20-B-plain"),
+         drop("resnet20_proj3-R", "resnet20_proj3-B-plain"),
+         RESNET20_AUTHORS["full"] - RESNET20_AUTHORS["refined"], None, None, None),
+    ]
+    lines = ["| stage | 1×1 projections (`resnet20`) | 3×3 projections (`resnet20_proj3`) | "
+             "authors' repository (3×3) | target | verdict (3×3) |", "|---|---|---|---|---|---|"]
+    for name, one, three, theirs, target, run, value in rows:
+        theirs_s = f"{100 * theirs:.2f} pt" if name.startswith("lost") else pct(theirs)
+        verdict = (_verdict(value, target, training=bool(_progress(run))) if target
+                   else ("measured" if value is not None or name.startswith("lost") else "–"))
+        lines.append(f"| {name} | {one} | {three} | {theirs_s} | "
+                     f"{'≥ ' + pct(target, 1) if target else '–'} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -229,6 +274,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
     manifest = _load(manifest_path or REPO / "www" / "models" / "manifest.json") or {}
     return {"sepnet_cifar": render_sepnet(results, manifest),
             "resnet20": render_resnet20(results),
+            "projections": render_projections(results),
             "ablation": render_ablation(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures")}
 

@@ -15,7 +15,7 @@ from safetensors.numpy import load_file
 from sepnet_train import export, golden, quant, reference
 from sepnet_train.models import create_model, resnet_cifar, sepnet
 
-CIFAR_MODELS = ("sepnet_cifar", "resnet20")
+CIFAR_MODELS = ("sepnet_cifar", "resnet20", "resnet20_proj3")
 
 
 def _x(seed=0, n=2, size=32):
@@ -219,6 +219,19 @@ def test_variant_checks():
     quant.binarize_model(m)
     with pytest.raises(ValueError, match="variant R"):
         export.build_graph(m, "R", [3, 32, 32])
+
+
+@pytest.mark.parametrize("name,proj", [("resnet20", (1, 1)), ("resnet20_proj3", (3, 3))])
+def test_resnet_binarizes_block_convs_only(name, proj):
+    """The authors' layout: 18 block convs binarized; stem and projections (1x1 or, as in their
+    Caffe prototxt, 3x3 stride 2) stay real and keep training."""
+    m = create_model(name)
+    names = quant.binarize_model(m)
+    assert len(names) == 18 and all(n.split(".")[-1] in ("conv1", "conv2") for n in names)
+    assert "conv1" not in names
+    projections = [b.shortcut for b in m.blocks if b.shortcut is not None]
+    assert [p.kernel_size for p in projections] == [proj, proj]
+    assert all(not p.binarized and p.weight.requires_grad for p in projections + [m.conv1])
 
 
 # -- (d) manifest --------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ REGISTRY: dict[str, ModelSpec] = {
     "resnet32": ModelSpec("resnet32", resnet_cifar.resnet32, "cifar10", 32, 10),
     "resnet44": ModelSpec("resnet44", resnet_cifar.resnet44, "cifar10", 32, 10),
     "resnet56": ModelSpec("resnet56", resnet_cifar.resnet56, "cifar10", 32, 10),
+    **{f"resnet{d}_proj3": ModelSpec(f"resnet{d}_proj3", getattr(resnet_cifar, f"resnet{d}_proj3"),
+                                     "cifar10", 32, 10) for d in (20, 32, 44, 56)},
 }
 
 
