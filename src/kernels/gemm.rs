@@ -120,26 +120,29 @@ pub fn pack_a(m: usize, k: usize, a: &[f32], dst: &mut [f32]) {
 /// `C = A · B` with A packed and B packed one panel at a time by `pack_panel(jp, panel)`
 /// (columns `jp·NR ..`, `NR · k` floats) just before use, so the panel stays in L1 while every
 /// A panel passes over it. Then `c[r][j] = acc · scale(r) + bias(r)` for the valid `m × n` part
-/// of row-major `c` (row stride `n`): the reference kernels' own epilogue.
+/// of row-major `c` (row stride `n`): the reference kernels' own epilogue. `panel` is the
+/// caller's scratch (at least `NR · k` floats), reused across groups and layers.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm_packed(
     m: usize,
     k: usize,
     n: usize,
     a_packed: &[f32],
     mut pack_panel: impl FnMut(usize, &mut [f32]),
+    panel: &mut [f32],
     c: &mut [f32],
     epilogue: impl Fn(usize) -> (f32, f32),
 ) {
-    let coeffs: Vec<(f32, f32)> = (0..m).map(&epilogue).collect();
-    let mut panel = vec![0.0f32; NR * k];
+    let panel = &mut panel[..NR * k];
     for jp in 0..n.div_ceil(NR) {
         let j0 = jp * NR;
         let cols = NR.min(n - j0);
-        pack_panel(jp, &mut panel);
+        pack_panel(jp, panel);
         for (ip, a_panel) in a_packed.chunks_exact(MR * k).enumerate() {
             let r0 = ip * MR;
-            let tile = micro_kernel(k, a_panel, &panel);
-            for (r, (row, &(s, b))) in tile.iter().zip(&coeffs[r0..]).enumerate() {
+            let tile = micro_kernel(k, a_panel, panel);
+            for (r, row) in tile.iter().enumerate().take(m.saturating_sub(r0)) {
+                let (s, b) = epilogue(r0 + r);
                 let dst = &mut c[(r0 + r) * n + j0..(r0 + r) * n + j0 + cols];
                 for (d, &v) in dst.iter_mut().zip(row) {
                     *d = v * s + b;
@@ -150,12 +153,14 @@ pub fn gemm_packed(
 }
 
 /// [`gemm_packed`] with B given row-major (`k × n`), packed panel by panel.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm_rows(
     m: usize,
     k: usize,
     n: usize,
     a_packed: &[f32],
     b: &[f32],
+    panel: &mut [f32],
     c: &mut [f32],
     epilogue: impl Fn(usize) -> (f32, f32),
 ) {
@@ -167,7 +172,7 @@ pub fn gemm_rows(
             out[width..].fill(0.0);
         }
     };
-    gemm_packed(m, k, n, a_packed, pack, c, epilogue);
+    gemm_packed(m, k, n, a_packed, pack, panel, c, epilogue);
 }
 
 #[cfg(test)]

@@ -120,6 +120,7 @@ impl PackedConv {
         let in_group = d.in_per_group * g.in_h * g.in_w;
         let a_group = gemm::packed_len(m, k, MR);
         let pointwise = g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0];
+        let mut panel = vec![0.0f32; NR * k]; // one B panel, reused by every group
         for group in 0..g.groups {
             let x = &input[group * in_group..(group + 1) * in_group];
             let c = &mut output[group * m * out_plane..(group + 1) * m * out_plane];
@@ -130,10 +131,10 @@ impl PackedConv {
             };
             if pointwise {
                 // A 1×1 convolution's B is the input itself, `C/g × H·W` row-major.
-                gemm::gemm_rows(m, k, out_plane, a, x, c, epilogue);
+                gemm::gemm_rows(m, k, out_plane, a, x, &mut panel, c, epilogue);
             } else {
                 let pack = |jp: usize, panel: &mut [f32]| pack_im2col_panel(g, &d, x, jp, panel);
-                gemm::gemm_packed(m, k, out_plane, a, pack, c, epilogue);
+                gemm::gemm_packed(m, k, out_plane, a, pack, &mut panel, c, epilogue);
             }
         }
         Ok(())
