@@ -56,8 +56,8 @@ has resnet20_b_offset_plain && $T --model resnet20 $B20P --binarize offset --off
 
 # ResNet-20 as the authors built it: 3x3 stride-2 projection shortcuts, kept real and trained
 # during refinement (their prototxt's map32_1_conv_proj). Session 5 ran both on this CPU
-# (~165 s/epoch), R fitted by --deadline to 27 epochs; refined without Cutout, as above.
-has resnet20_proj3_r && $T --model resnet20_proj3 --epochs 27 --lr 0.1 --wd 5e-4 $AUG \
+# (~165 s/epoch), R fitted by --deadline to 26 epochs; refined without Cutout, as above.
+has resnet20_proj3_r && $T --model resnet20_proj3 --epochs 26 --lr 0.1 --wd 5e-4 $AUG \
   --output-dir "$RUNS/resnet20_proj3-R"
 has resnet20_proj3_b_plain && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R/checkpoint.pth" --lr 0.01 --warmup-epochs 0 \
