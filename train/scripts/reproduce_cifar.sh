@@ -56,12 +56,12 @@ has resnet20_b_offset_plain && $T --model resnet20 $B20P --binarize offset --off
 
 # ResNet-20 as the authors built it: 3x3 stride-2 projection shortcuts, kept real and trained
 # during refinement (their prototxt's map32_1_conv_proj). Session 5 ran both on this CPU
-# (~165 s/epoch), R fitted by --deadline to 26 epochs; refined without Cutout, as above.
+# (~165 s/epoch): R fitted by --deadline to 26 epochs, then refined 12 epochs without Cutout.
 has resnet20_proj3_r && $T --model resnet20_proj3 --epochs 26 --lr 0.1 --wd 5e-4 $AUG \
   --output-dir "$RUNS/resnet20_proj3-R"
 has resnet20_proj3_b_plain && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R/checkpoint.pth" --lr 0.01 --warmup-epochs 0 \
-  --epochs ${PROJ3_B_EPOCHS:-20} --binarize alpha --output-dir "$RUNS/resnet20_proj3-B-plain"
+  --epochs 12 --binarize alpha --output-dir "$RUNS/resnet20_proj3-B-plain"
 
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then

@@ -83,9 +83,9 @@ def pct(x, digits=2) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def _verdict(value, target, extra_ok=True, training=False) -> str:
-    if training:
-        return "still training"
+def _verdict(value, target, extra_ok=True, unfinished=False) -> str:
+    if unfinished:
+        return "unfinished"
     if value is None:
         return "not measured yet"
     if value >= target and extra_ok:
@@ -104,7 +104,7 @@ def _progress(run: dict | None) -> str:
     if not run:
         return ""
     done, total = run["epochs_done"], run["args"]["epochs"]
-    return "" if done >= total else f" (epoch {done} of {total}, still training)"
+    return "" if done >= total else f" (epoch {done} of {total}: unfinished, resumable)"
 
 
 def render_sepnet(results: Path, manifest: dict) -> str:
@@ -177,7 +177,7 @@ def render_resnet20(results: Path) -> str:
     for name, ours, prog, theirs, target in rows:
         lines.append(f"| {name} | {pct(ours)}{prog} | {pct(theirs)} | "
                      f"{'≥ ' + pct(target, 1) if target else '–'} | "
-                     f"{_verdict(ours, target, training=bool(prog)) if target else ('measured' if ours else 'not measured yet')} |")
+                     f"{_verdict(ours, target, unfinished=bool(prog)) if target else ('measured' if ours else 'not measured yet')} |")
     return "\n".join(lines)
 
 
@@ -215,7 +215,7 @@ def render_projections(results: Path) -> str:
              "authors' repository (3×3) | target | verdict (3×3) |", "|---|---|---|---|---|---|"]
     for name, one, three, theirs, target, run, value in rows:
         theirs_s = f"{100 * theirs:.2f} pt" if name.startswith("lost") else pct(theirs)
-        verdict = (_verdict(value, target, training=bool(_progress(run))) if target
+        verdict = (_verdict(value, target, unfinished=bool(_progress(run))) if target
                    else ("measured" if value is not None or name.startswith("lost") else "–"))
         lines.append(f"| {name} | {one} | {three} | {theirs_s} | "
                      f"{'≥ ' + pct(target, 1) if target else '–'} | {verdict} |")

@@ -45,7 +45,7 @@ def test_collect_and_render(tmp_path):
     rows = {line.split("|")[1].strip(): line for line in blocks["sepnet_cifar"].splitlines()
             if line.startswith("|")}
     assert "93.12% / 99.80%" in rows["R"] and "93.10% / 99.80%" in rows["R"] and "| met |" in rows["R"]
-    assert "epoch 12 of 20, still training" in rows["B"] and "40.12%" in rows["B"]
+    assert "epoch 12 of 20: unfinished, resumable" in rows["B"] and "40.12%" in rows["B"]
     assert "missed (size)" in rows["BQ"]  # accurate enough, but over 1 MB
     assert "largest difference 0.02 point" in blocks["sepnet_cifar"]
     assert "| full precision | 91.50% | 91.18% | ≥ 91.0% | met |" in blocks["resnet20"]
@@ -53,7 +53,7 @@ def test_collect_and_render(tmp_path):
     fake_run(runs, "resnet20-B-offset", 3, 30, 0.70, after=0.12, binarize="offset")
     R.collect(runs, res)
     r20 = R.render_all(res, mpath, tmp_path / "figures")["resnet20"]
-    assert "| refined, offset 0.09 | 70.00% (epoch 3 of 30, still training) | 86.49% | ≥ 88.0% | still training |" in r20
+    assert "| refined, offset 0.09 | 70.00% (epoch 3 of 30: unfinished, resumable) | 86.49% | ≥ 88.0% | unfinished |" in r20
     assert "| right after binarization, offset 0.09 | 12.00% |" in r20
 
     fake_low = {"models": [dict(manifest["models"][0], accuracy={"top1": 0.9105, "top5": 0.99})]}
@@ -106,6 +106,6 @@ def test_projection_table_sets_both_layouts_side_by_side(tmp_path):
     R.collect(runs, res)
     table = R.render_projections(res)
     assert "| right after binarization, alpha | 12.26% | 20.00% | 15.46% | – | measured |" in table
-    assert ("| refined without Cutout, alpha | 81.40% (15 ep) | 85.00% (epoch 10 of 20, still "
-            "training) | 86.49% | ≥ 88.0% | still training |") in table
+    assert ("| refined without Cutout, alpha | 81.40% (15 ep) | 85.00% (epoch 10 of 20: "
+            "unfinished, resumable) | 86.49% | ≥ 88.0% | unfinished |") in table
     assert "| 7.44 pt | 2.00 pt |" in table
