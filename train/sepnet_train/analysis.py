@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .quant import KEPT_REAL_ROLES, quantization_error, sign
+from .quant import binarizable, quantization_error, sign
 
 POSTER_GOOGLENET = {"1x1": 0.0462, "3x3": 0.0029, "5x5": 0.0056}
 
@@ -35,10 +35,11 @@ def quantization_errors(model: nn.Module) -> dict[str, dict]:
 
 
 def pick_filter(model: nn.Module) -> torch.Tensor:
-    """The 3×3 filter slice with the largest norm among the binarized 3×3 convs (a clear pattern)."""
+    """The 3×3 filter slice with the largest norm among the convs binarization would turn into
+    patterns (``quant.binarizable``), so the figure shows a clear pattern."""
     best, best_norm = None, -1.0
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) and getattr(m, "role", "") not in KEPT_REAL_ROLES:
+    for _, m in binarizable(model):
+        if m.kernel_size == (3, 3):
             w = m.weight.detach().flatten(0, 1)  # all (out, in) slices
             norms = w.flatten(1).norm(dim=1)
             i = int(norms.argmax())

@@ -151,17 +151,16 @@ def render_resnet20(results: Path) -> str:
     runs = {k: _load(results / "runs" / f"{k}.json")
             for k in ("resnet20-R", "resnet20-B", "resnet20-B-offset", "resnet20-B-plain",
                       "resnet20-B-offset-plain")}
-    after = _after
 
     rows = [
         ("full precision", _run_final(runs["resnet20-R"]), _progress(runs["resnet20-R"]),
          RESNET20_AUTHORS["full"], RESNET20_TARGETS["full"]),
-        ("right after binarization, offset 0.09", after(runs["resnet20-B-offset"]), "",
+        ("right after binarization, offset 0.09", _after(runs["resnet20-B-offset"]), "",
          RESNET20_AUTHORS["after"], None),
         ("refined, offset 0.09", _run_final(runs["resnet20-B-offset"]),
          _progress(runs["resnet20-B-offset"]), RESNET20_AUTHORS["refined"],
          RESNET20_TARGETS["refined"]),
-        ("right after binarization, alpha = mean\\|W\\| (paper)", after(runs["resnet20-B"]), "",
+        ("right after binarization, alpha = mean\\|W\\| (paper)", _after(runs["resnet20-B"]), "",
          None, None),
         ("refined, alpha = mean\\|W\\|", _run_final(runs["resnet20-B"]),
          _progress(runs["resnet20-B"]), None, RESNET20_TARGETS["refined"]),
@@ -183,8 +182,8 @@ def render_resnet20(results: Path) -> str:
 
 def render_projections(results: Path) -> str:
     """1x1 against 3x3 projection shortcuts (the authors' layout), stage by stage."""
-    runs = {k: _load(results / "runs" / f"{k}.json")
-            for k in ("resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain")}
+    r1, b1, r3, b3 = (_load(results / "runs" / f"{k}.json") for k in (
+        "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain"))
 
     def cell(run, value):
         if not run:
@@ -194,31 +193,27 @@ def render_projections(results: Path) -> str:
         return pct(value) + (_progress(run) or f" ({run['epochs_done']} ep)")
 
     def drop(r, b):
-        if not (runs[r] and runs[b]):
-            return "–"
-        return f"{100 * (_run_final(runs[r]) - _run_final(runs[b])):.2f} pt"
+        return f"{100 * (_run_final(r) - _run_final(b)):.2f} pt" if r and b else "–"
 
-    r1, b1, r3, b3 = (runs[k] for k in ("resnet20-R", "resnet20-B-plain", "resnet20_proj3-R",
-                                        "resnet20_proj3-B-plain"))
-    rows = [
-        ("full precision", cell(r1, _run_final(r1)), cell(r3, _run_final(r3)),
-         RESNET20_AUTHORS["full"], RESNET20_TARGETS["full"], r3, _run_final(r3)),
-        ("right after binarization, alpha", pct(_after(b1)), pct(_after(b3)),
-         RESNET20_AUTHORS["after"], None, b3, _after(b3)),
-        ("refined without Cutout, alpha", cell(b1, _run_final(b1)), cell(b3, _run_final(b3)),
-         RESNET20_AUTHORS["refined"], RESNET20_TARGETS["refined"], b3, _run_final(b3)),
-        ("lost from full precision to refined", drop("resnet20-R", "resnet20-B-plain"),
-         drop("resnet20_proj3-R", "resnet20_proj3-B-plain"),
-         RESNET20_AUTHORS["full"] - RESNET20_AUTHORS["refined"], None, None, None),
-    ]
     lines = ["| stage | 1×1 projections (`resnet20`) | 3×3 projections (`resnet20_proj3`) | "
              "authors' repository (3×3) | target | verdict (3×3) |", "|---|---|---|---|---|---|"]
-    for name, one, three, theirs, target, run, value in rows:
-        theirs_s = f"{100 * theirs:.2f} pt" if name.startswith("lost") else pct(theirs)
-        verdict = (_verdict(value, target, unfinished=bool(_progress(run))) if target
-                   else ("measured" if value is not None or name.startswith("lost") else "–"))
-        lines.append(f"| {name} | {one} | {three} | {theirs_s} | "
-                     f"{'≥ ' + pct(target, 1) if target else '–'} | {verdict} |")
+    for name, value, (one, three), theirs, target in (
+        ("full precision", _run_final, (r1, r3), "full", "full"),
+        ("right after binarization, alpha", _after, (b1, b3), "after", None),
+        ("refined without Cutout, alpha", _run_final, (b1, b3), "refined", "refined"),
+    ):
+        if target:
+            verdict = _verdict(value(three), RESNET20_TARGETS[target],
+                               unfinished=bool(_progress(three)))
+        else:
+            verdict = "measured" if value(three) is not None else "–"
+        cells = (cell(one, value(one)), cell(three, value(three))) if target else \
+            (pct(value(one)), pct(value(three)))
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {pct(RESNET20_AUTHORS[theirs])} | "
+                     f"{'≥ ' + pct(RESNET20_TARGETS[target], 1) if target else '–'} | {verdict} |")
+    authors_lost = 100 * (RESNET20_AUTHORS["full"] - RESNET20_AUTHORS["refined"])
+    lines.append(f"| lost from full precision to refined | {drop(r1, b1)} | {drop(r3, b3)} | "
+                 f"{authors_lost:.2f} pt | – | measured |")
     return "\n".join(lines)
 
 
