@@ -12,7 +12,7 @@
 #                                 refinement without it, as reproduce_cifar.sh has it);
 #   sepnet_cifar-R-plain, resnet20-R-plain: the paper's recipe (crop + flip only), same slot,
 #                                 as the ablation beside it.
-# Four processes share the GPU about evenly (an H200 ran sepnet_cifar at ~7 s/epoch each, against
+# Four processes share the GPU about evenly (an H200 ran sepnet_cifar, batch 128, at ~7 s/epoch each, against
 # ~4 s with two): drop the *-plain runs (PLAIN=0), or a chain (CHAINS=sepnet), when epochs matter
 # more than the ablation.
 # Each stage gets a deadline (a share of BUDGET seconds) and, after epochs 1 and 4, trims its epochs to
@@ -57,8 +57,14 @@ pack_runs() {
 }
 ( while sleep 20; do snapshot; done ) & local snap=$!
 
-R="--epochs 200 --lr 0.1 --wd 5e-4 --deadline $(at "$R_SHARE")"
-B="--epochs 30 --lr 0.01 --warmup-epochs 0 --deadline $(at 100)"
+# Batches of 512 (learning rates scaled linearly from 128's, 5 warm-up epochs): these networks are
+# too small to fill the GPU at 128, so a step costs about the same at 512 and an epoch 4x less.
+BATCH=${BATCH:-512}
+scaled() { python3 -c "print($1 * $BATCH / 128)"; }
+R="--epochs ${R_EPOCHS:-200} --batch-size $BATCH --lr $(scaled 0.1) --warmup-epochs ${WARMUP:-5}"
+R="$R --wd 5e-4 --deadline $(at "$R_SHARE")"
+B="--epochs ${B_EPOCHS:-30} --batch-size $BATCH --lr $(scaled 0.01) --warmup-epochs 0"
+B="$B --deadline $(at 100)"
 sepnet() {
   $T --model sepnet_cifar $R $AUG --output-dir "$RUNS/sepnet_cifar-R"
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" $B $AUG \
