@@ -108,4 +108,4 @@ kill $snap 2>/dev/null
 snapshot
 echo "done in $(( $(date +%s) - T0 )) s"; ls -la "$OUT"
 }
-main "$@"
+main "$@"; exit $?  # on the same line: bash must not read on into a file edited mid-run
