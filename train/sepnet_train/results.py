@@ -215,7 +215,7 @@ def render_projections(results: Path) -> str:
         one, three = runs.get(one), runs.get(three)
         if target:
             verdict = _verdict(value(three), RESNET20_TARGETS[target],
-                               unfinished=bool(_progress(three))) if three else "not run"
+                               unfinished=bool(_progress(three)))
         else:
             verdict = "measured" if value(three) is not None else "not run" if not three else "–"
         cells = (cell(one, value(one)) if one else "–", cell(three, value(three))) if target \
