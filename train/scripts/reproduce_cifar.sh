@@ -77,6 +77,7 @@ has resnet20_proj3_b_authors && $T --model resnet20_proj3 \
 if has analysis; then
   python -m sepnet_train.analysis --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --out ../docs/figures/sepnet_cifar
   python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20-R/checkpoint.pth" --out ../docs/figures/resnet20
+  python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20_proj3-R/checkpoint.pth" --out ../docs/figures/resnet20_proj3 --no-figure
 fi
 
 # docs/RESULTS.md's tables, regenerated from the runs, the manifest and the measurements above.

@@ -4,7 +4,9 @@
    5×5 0.0056): for every conv layer, ``quant.quantization_error`` (mean over filters of the
    per-weight squared error of the least-squares binarization αB), averaged over the layers of
    each kernel size.
-2. The poster's figure: one trained 3×3 filter (a single input channel slice) beside its
+2. How hard the convs that become patterns are to binarize, scale-free
+   (``quant.relative_quantization_error``), so R models trained for different lengths compare.
+3. The poster's figure: one trained 3×3 filter (a single input channel slice) beside its
    binarized pattern.
 
     python -m sepnet_train.analysis --checkpoint RUN_R/checkpoint.pth --out docs/figures/NAME
@@ -20,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .quant import binarizable, quantization_error, sign
+from .quant import binarizable, quantization_error, relative_quantization_error, sign
 
 POSTER_GOOGLENET = {"1x1": 0.0462, "3x3": 0.0029, "5x5": 0.0056}
 
@@ -32,6 +34,12 @@ def quantization_errors(model: nn.Module) -> dict[str, dict]:
             k = f"{m.kernel_size[0]}x{m.kernel_size[1]}"
             per_size[k].append(quantization_error(m.weight.detach()))
     return {k: {"layers": len(v), "mean_error": sum(v) / len(v)} for k, v in sorted(per_size.items())}
+
+
+def pattern_relative_error(model: nn.Module) -> dict:
+    """Mean over the convs binarization turns into patterns of their relative error."""
+    errs = [relative_quantization_error(m.weight) for _, m in binarizable(model)]
+    return {"layers": len(errs), "mean_relative_error": sum(errs) / len(errs) if errs else None}
 
 
 def pick_filter(model: nn.Module) -> torch.Tensor:
@@ -73,6 +81,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="a real-valued (R) checkpoint")
     p.add_argument("--out", required=True, help="output prefix: writes PREFIX.json and PREFIX-filter.png")
+    p.add_argument("--no-figure", action="store_true", help="only the JSON")
     a = p.parse_args(argv)
     from .train import build_model_from_checkpoint, load_checkpoint
     ckpt = load_checkpoint(a.checkpoint)
@@ -80,11 +89,14 @@ def main(argv=None):
     errors = quantization_errors(model)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"model": ckpt["args"]["model"], "checkpoint": str(a.checkpoint), "errors": errors,
-              "poster_googlenet": POSTER_GOOGLENET}
+    acc = ckpt.get("accuracy") or {}
+    result = {"model": ckpt["args"]["model"], "checkpoint": str(a.checkpoint),
+              "epochs": ckpt["epoch"] + 1, "val_top1": acc.get("top1"), "errors": errors,
+              "patterns": pattern_relative_error(model), "poster_googlenet": POSTER_GOOGLENET}
     Path(f"{out}.json").write_text(json.dumps(result, indent=1))
-    draw_figure(pick_filter(model), Path(f"{out}-filter.png"),
-                f"{ckpt['args']['model']}: a trained 3×3 filter and its pattern")
+    if not a.no_figure:
+        draw_figure(pick_filter(model), Path(f"{out}-filter.png"),
+                    f"{ckpt['args']['model']}: a trained 3×3 filter and its pattern")
     print(json.dumps(result, indent=1))
 
 

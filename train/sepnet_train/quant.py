@@ -53,6 +53,20 @@ def quantization_error(w: torch.Tensor) -> float:
     return float(err.mean())
 
 
+def relative_quantization_error(w: torch.Tensor) -> float:
+    """Share of each filter's energy the least-squares binarization misses,
+    ||W − αB||² / ||W||² = 1 − mean|W|² / mean(W²), averaged over the layer's filters.
+
+    Unlike ``quantization_error`` it does not scale with the weights, so filters trained for
+    different lengths or weight decays compare: Gaussian weights give 1 − 2/π ≈ 0.363, weights of
+    one magnitude 0; heavier tails (a few large weights per filter) give more.
+    """
+    f = w.detach().flatten(1)
+    energy = f.pow(2).mean(dim=1)
+    rel = 1 - f.abs().mean(dim=1).pow(2) / energy.clamp_min(torch.finfo(f.dtype).tiny)
+    return float(torch.where(energy > 0, rel, torch.zeros_like(rel)).mean())
+
+
 def int8_scale(w: torch.Tensor) -> torch.Tensor:
     """Symmetric per-output-channel scale max|W|/127 (1.0 for an all-zero channel)."""
     m = w.detach().abs().flatten(1).amax(dim=1)

@@ -267,12 +267,42 @@ def render_quant_error(figures: Path) -> str:
     lines = ["| model | 1×1 | 3×3 | 5×5 |", "|---|---|---|---|",
              "| GoogLeNet (poster) | " + " | ".join(f"{POSTER_GOOGLENET[k]:.4f}"
                                                 for k in ("1x1", "3x3", "5x5")) + " |"]
-    for name in ("sepnet_cifar", "resnet20"):
+    for name in ("sepnet_cifar", "resnet20", "resnet20_proj3"):
         r = _load(figures / f"{name}.json")
+        if r is None:
+            continue
         errs = (r or {}).get("errors", {})
         cells = [f"{errs[k]['mean_error']:.4f} ({errs[k]['layers']} layers)" if k in errs else "–"
                  for k in ("1x1", "3x3", "5x5")]
         lines.append(f"| {name} R (ours) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+BINARIZATION_PAIRS = (  # (model, R analysis under docs/figures, its fine-tuned binarized run)
+    ("sepnet_cifar", "superseded/sepnet_cifar-session4", "superseded/session4-sepnet_cifar-B"),
+    ("sepnet_cifar", "sepnet_cifar", "sepnet_cifar-B"),
+    ("resnet20 (1×1 projections)", "resnet20", "resnet20-B-plain"),
+    ("resnet20_proj3", "superseded/resnet20_proj3-session5",
+     "superseded/session5-resnet20_proj3-B-plain"),
+    ("resnet20_proj3", "resnet20_proj3", "resnet20_proj3-B-plain"),
+)
+
+
+def render_binarization(results: Path, figures: Path) -> str:
+    """Each R's scale-free binarization error beside what its fine-tuned binarized model lost."""
+    lines = ["| model | R epochs | R val top-1 | relative error of the pattern convs | "
+             "B / refined (alpha), val top-1 | lost |", "|---|---|---|---|---|---|"]
+    for model, fig, run_name in BINARIZATION_PAIRS:
+        r, b = _load(figures / f"{fig}.json"), _load(results / "runs" / f"{run_name}.json")
+        if not r or "patterns" not in r:
+            continue
+        rel = r["patterns"]
+        fine = _run_final(b)
+        lost = f"{100 * (r['val_top1'] - fine):.2f} pt" if fine is not None else "–"
+        fine_cell = f"{pct(fine)} ({b['epochs_done']} ep)" if fine is not None else "–"
+        lines.append(f"| {model} | {r['epochs']} | {pct(r['val_top1'])} | "
+                     f"{rel['mean_relative_error']:.3f} ({rel['layers']} layers) | "
+                     f"{fine_cell} | {lost} |")
     return "\n".join(lines)
 
 
@@ -283,7 +313,8 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "resnet20": render_resnet20(results),
             "projections": render_projections(results),
             "ablation": render_ablation(results),
-            "quant_error": render_quant_error(figures or REPO / "docs" / "figures")}
+            "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
+            "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}
 
 
 def write_blocks(doc: Path, blocks: dict[str, str]) -> list[str]:

@@ -298,3 +298,19 @@ def test_cli_untrained_and_checkpoint(tmp_path):
     assert prov["finetuned"] is False and prov["binarization_policy"] == "prb"
     layers = prov["binarized_layers"]
     assert layers and all(n.endswith(".pattern") for n in layers)
+
+
+def test_relative_quantization_error_against_explicit_residual():
+    g = torch.Generator().manual_seed(7)
+    w = torch.randn(64, 16, 3, 3, generator=g)
+    b, a = quant.binarize_alpha(w)
+    resid = (w - a.view(-1, 1, 1, 1) * b).pow(2).flatten(1).sum(1) / w.pow(2).flatten(1).sum(1)
+    assert quant.relative_quantization_error(w) == pytest.approx(float(resid.mean()), rel=1e-5)
+    # Gaussian weights: 1 - 2/pi; one magnitude per filter: 0; scale-free; an all-zero filter: 0
+    big = torch.randn(512, 64, 3, 3, generator=g)
+    assert quant.relative_quantization_error(big) == pytest.approx(1 - 2 / np.pi, abs=5e-3)
+    assert quant.relative_quantization_error(torch.sign(w) * 0.3) == pytest.approx(0, abs=1e-6)
+    assert quant.relative_quantization_error(w * 1e-3) == pytest.approx(
+        quant.relative_quantization_error(w), rel=1e-4)
+    w[0] = 0
+    assert np.isfinite(quant.relative_quantization_error(w))

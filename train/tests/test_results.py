@@ -117,3 +117,16 @@ def test_projection_table_sets_both_layouts_side_by_side(tmp_path):
     assert "| right after binarization, offset 0.09 | – | 11.00% | 15.46% | – | measured |" in table
     assert ("| refined as the authors: offset 0.09, wd 1e-4, step lr, no Cutout | – | "
             "86.00% (30 ep) | 86.49% | ≥ 88.0% | missed by 2.00 pt |") in table
+
+
+def test_binarization_table_pairs_each_r_with_its_refinement(tmp_path):
+    runs, res, figs = tmp_path / "runs", tmp_path / "results", tmp_path / "figures"
+    fake_run(runs, "sepnet_cifar-B", 32, 32, 0.8944, after=0.0912, binarize="alpha")
+    R.collect(runs, res)
+    figs.mkdir()
+    (figs / "sepnet_cifar.json").write_text(json.dumps({
+        "epochs": 146, "val_top1": 0.9082, "patterns": {"layers": 11, "mean_relative_error": 0.3938}}))
+    (figs / "resnet20.json").write_text(json.dumps({"epochs": 71, "val_top1": 0.8884}))  # old
+    table = R.render_binarization(res, figs)
+    assert "| sepnet_cifar | 146 | 90.82% | 0.394 (11 layers) | 89.44% (32 ep) | 1.38 pt |" in table
+    assert len(table.splitlines()) == 3  # header, rule, the one complete pair
