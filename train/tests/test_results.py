@@ -94,26 +94,27 @@ def test_ablation_names_each_arms_recipe(tmp_path):
 
 def test_projection_table_sets_both_layouts_side_by_side(tmp_path):
     runs, res = tmp_path / "runs", tmp_path / "results"
+
+    def table_with(name=None, *args, **kwargs):
+        if name:
+            fake_run(runs, name, *args, **kwargs)
+        R.collect(runs, res)
+        return R.render_projections(res)
+
     fake_run(runs, "resnet20-R", 71, 71, 0.8884)
     fake_run(runs, "resnet20-B-plain", 15, 15, 0.8140, after=0.1226, binarize="alpha")
-    fake_run(runs, "resnet20_proj3-R", 28, 28, 0.8700)
-    R.collect(runs, res)
-    table = R.render_projections(res)
+    table = table_with("resnet20_proj3-R", 28, 28, 0.8700)
     assert "| full precision | 88.84% (71 ep) | 87.00% (28 ep) | 91.18% | ≥ 91.0% | missed by 4.00 pt |" in table
     assert "| refined without Cutout, alpha | 81.40% (15 ep) | not run | 86.49% | ≥ 88.0% | not measured yet |" in table
     assert "| lost from full precision to refined (alpha) | 7.44 pt | – | 4.69 pt | – | measured |" in table
-    fake_run(runs, "resnet20_proj3-B-plain", 10, 20, 0.8500, after=0.2000, binarize="alpha")
-    R.collect(runs, res)
-    table = R.render_projections(res)
+    table = table_with("resnet20_proj3-B-plain", 10, 20, 0.8500, after=0.2000, binarize="alpha")
     assert "| right after binarization, alpha | 12.26% | 20.00% | – | – | measured |" in table
     assert ("| refined without Cutout, alpha | 81.40% (15 ep) | 85.00% (epoch 10 of 20: "
             "unfinished, resumable) | 86.49% | ≥ 88.0% | unfinished |") in table
     assert "| 7.44 pt | 2.00 pt |" in table
     assert ("| refined as the authors: offset 0.09, wd 1e-4, step lr, no Cutout | – | not run | "
             "86.49% | ≥ 88.0% | not measured yet |") in table
-    fake_run(runs, "resnet20_proj3-B-authors", 30, 30, 0.8600, after=0.1100, binarize="offset")
-    R.collect(runs, res)
-    table = R.render_projections(res)
+    table = table_with("resnet20_proj3-B-authors", 30, 30, 0.8600, after=0.1100, binarize="offset")
     assert "| right after binarization, offset 0.09 | – | 11.00% | 15.46% | – | measured |" in table
     assert ("| refined as the authors: offset 0.09, wd 1e-4, step lr, no Cutout | – | "
             "86.00% (30 ep) | 86.49% | ≥ 88.0% | missed by 2.00 pt |") in table
