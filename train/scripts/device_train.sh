@@ -3,6 +3,9 @@
 #
 #   OUT=/some/dir DATA=../.devdata/cifar10-train.npz BUDGET=540 scripts/device_train.sh
 #
+# Session 6 (the committed models): BUDGET=530 R_SHARE=72 CHAINS="sepnet resnet20_proj3" PLAIN=0,
+# then SKIP_R=1 B_BATCH=128 B_EPOCHS=120 BUDGET=230 with RUNS holding the two R checkpoints.
+#
 # DATA is the training set as one file (python -m sepnet_train.data pack ...): a GPU machine does
 # not see the shared dataset folder. All chains run side by side, since one of these small
 # networks leaves a big GPU partly idle:
@@ -12,14 +15,15 @@
 #                                 refinement without it, as reproduce_cifar.sh has it);
 #   sepnet_cifar-R-plain, resnet20-R-plain: the paper's recipe (crop + flip only), same slot,
 #                                 as the ablation beside it.
-# Four processes share the GPU about evenly (an H200 ran sepnet_cifar, batch 128, at ~7 s/epoch each, against
-# ~4 s with two): drop the *-plain runs (PLAIN=0), or a chain (CHAINS=sepnet), when epochs matter
-# more than the ablation.
+# Four processes share the GPU about evenly (an H200 ran sepnet_cifar at batch 128 at ~7 s/epoch
+# each, against ~4 s with two): drop the *-plain runs (PLAIN=0), or a chain (CHAINS=sepnet), when
+# epochs matter more than the ablation.
 # Each stage gets a deadline (a share of BUDGET seconds) and, after epochs 1 and 4, trims its epochs to
 # what fits (train.py --deadline), so the cosine schedule still anneals fully. Every 20 s the run
 # folders are tarred into $OUT, so a cut-off still returns every finished epoch.
 # Unpack them into ~/sepnet-runs and continue with reproduce_cifar.sh's later stages (export,
-# engine_eval, analysis, results): the recipes here are the same but for the epoch counts.
+# engine_eval, analysis, results): the recipes here are reproduce_cifar.sh's but for the epoch
+# counts, and the batch where reproduce_cifar.sh still lists a session-4 run at 128.
 set -uo pipefail
 main() {
 cd "$(dirname "$0")/.."
@@ -63,10 +67,13 @@ BATCH=${BATCH:-512}
 scaled() { python3 -c "print($1 * $BATCH / 128)"; }
 R="--epochs ${R_EPOCHS:-200} --batch-size $BATCH --lr $(scaled 0.1) --warmup-epochs ${WARMUP:-5}"
 R="$R --wd 5e-4 --deadline $(at "$R_SHARE")"
-B="--epochs ${B_EPOCHS:-30} --batch-size $BATCH --lr $(scaled 0.01) --warmup-epochs 0"
+# The binarized fine-tunes may take their own batch (B_BATCH); SKIP_R=1 runs only them, from R
+# checkpoints already in $RUNS (session 6's second call: B_BATCH=128 B_EPOCHS=120 BUDGET=230).
+B_BATCH=${B_BATCH:-$BATCH}
+B="--epochs ${B_EPOCHS:-30} --batch-size $B_BATCH --lr $(BATCH=$B_BATCH; scaled 0.01) --warmup-epochs 0"
 B="$B --deadline $(at 100)"
 sepnet() {
-  $T --model sepnet_cifar $R $AUG --output-dir "$RUNS/sepnet_cifar-R"
+  [ "${SKIP_R:-0}" = 1 ] || $T --model sepnet_cifar $R $AUG --output-dir "$RUNS/sepnet_cifar-R"
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" $B $AUG \
     --binarize alpha --policy all --output-dir "$RUNS/sepnet_cifar-B"
 }
@@ -79,7 +86,7 @@ resnet20() {
   wait
 }
 resnet20_proj3() {
-  $T --model resnet20_proj3 $R $AUG --output-dir "$RUNS/resnet20_proj3-R"
+  [ "${SKIP_R:-0}" = 1 ] || $T --model resnet20_proj3 $R $AUG --output-dir "$RUNS/resnet20_proj3-R"
   $T --model resnet20_proj3 --finetune-from "$RUNS/resnet20_proj3-R/checkpoint.pth" $B \
     --binarize alpha --output-dir "$RUNS/resnet20_proj3-B-plain"
 }
