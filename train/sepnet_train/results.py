@@ -39,7 +39,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # the ablation's other arms: the paper's crop + flip only
         "sepnet_cifar-R-plain", "resnet20-R-plain", "resnet20-B-plain", "resnet20-B-offset-plain",
         # ResNet-20 with the authors' 3x3 projection shortcuts
-        "resnet20_proj3-R", "resnet20_proj3-B-plain", "resnet20_proj3-B-authors")
+        "resnet20_proj3-R", "resnet20_proj3-B-plain", "resnet20_proj3-B-authors",
+        # sepnet_cifar B refined with the R model as teacher (knowledge distillation)
+        "sepnet_cifar-B-kd")
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -263,6 +265,30 @@ def render_ablation(results: Path) -> str:
     return "\n".join(lines)
 
 
+DISTILLATION = ("sepnet_cifar-B", "sepnet_cifar-B-kd")  # same R, same recipe, ± the R as teacher
+
+
+def render_distillation(results: Path) -> str:
+    """The refinement with labels only beside the one that also matches the R model's outputs."""
+    lines = ["| run | refinement loss | epochs | right after binarization | train top-1 (augmented) "
+             "| val top-1 | below its R |", "|---|---|---|---|---|---|---|"]
+    for name in DISTILLATION:
+        run = _load(results / "runs" / f"{name}.json")
+        if not run:
+            lines.append(f"| `{name}` | – | not run | – | – | – | – |")
+            continue
+        t = run["extra"].get("teacher")
+        loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × teacher (T = "
+                f"{t['temperature']:g})" if t else "labels only") + ", " + _recipe(run)
+        src = (run["extra"].get("source_accuracy") or {}).get("top1")
+        fine = _run_final(run)
+        below = f"{100 * (src - fine):.2f} pt" if src is not None and fine is not None else "–"
+        lines.append(f"| `{name}` | {loss} | {run['epochs_done']}{_progress(run)} | "
+                     f"{pct(_after(run))} | {pct(run['history'][-1].get('train_top1'))} | "
+                     f"{pct(fine)} | {below} |")
+    return "\n".join(lines)
+
+
 def render_quant_error(figures: Path) -> str:
     lines = ["| model | 1×1 | 3×3 | 5×5 |", "|---|---|---|---|",
              "| GoogLeNet (poster) | " + " | ".join(f"{POSTER_GOOGLENET[k]:.4f}"
@@ -313,6 +339,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "resnet20": render_resnet20(results),
             "projections": render_projections(results),
             "ablation": render_ablation(results),
+            "distillation": render_distillation(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
             "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}
 

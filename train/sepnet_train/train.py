@@ -64,6 +64,11 @@ def get_args_parser(add_help=True):
                    help="step schedule: fractions of training where lr drops 10x")
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--finetune-from", default=None, help="checkpoint to start the weights from")
+    p.add_argument("--teacher", default=None,
+                   help="checkpoint of a teacher (e.g. the R model) to distill from while training")
+    p.add_argument("--distill-weight", type=float, default=0.9,
+                   help="share of the loss that matches the teacher (the rest: the labels)")
+    p.add_argument("--distill-temperature", type=float, default=4.0)
     p.add_argument("--binarize", default="none", choices=["none", "alpha", "offset"])
     p.add_argument("--offset", type=float, default=0.09)
     p.add_argument("--policy", default="all", choices=["all", "prb"])
@@ -162,7 +167,18 @@ def build_data(args, spec):
 
 # ---------------------------------------------------------------------------------- loops
 
-def train_one_epoch(model, criterion, optimizer, loader, epoch, args):
+def distillation_loss(out, target, teacher_logits, criterion, weight, temperature):
+    """(1 − w)·criterion(out, target) + w·T²·KL(softmax(teacher/T) ‖ softmax(out/T)):
+    Hinton et al.'s knowledge distillation; T² keeps the soft term's gradients at the scale of
+    the hard one's."""
+    t = temperature
+    soft = nn.functional.kl_div(nn.functional.log_softmax(out / t, dim=1),
+                                nn.functional.log_softmax(teacher_logits / t, dim=1),
+                                reduction="batchmean", log_target=True) * (t * t)
+    return (1 - weight) * criterion(out, target) + weight * soft
+
+
+def train_one_epoch(model, criterion, optimizer, loader, epoch, args, teacher=None):
     model.train()
     loader.set_epoch(epoch)
     n_batches = len(loader)
@@ -177,7 +193,13 @@ def train_one_epoch(model, criterion, optimizer, loader, epoch, args):
         for g in optimizer.param_groups:
             g["lr"] = lr
         out = model(x)
-        loss = criterion(out, y)
+        if teacher is None:
+            loss = criterion(out, y)
+        else:
+            with torch.no_grad():
+                t_logits = teacher(x)
+            loss = distillation_loss(out, y, t_logits, criterion, args.distill_weight,
+                                     args.distill_temperature)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -308,6 +330,16 @@ def main(args):
         if is_main():
             print(f"right after binarization: {json.dumps(extra['acc_after_binarization'])}")
 
+    teacher = None
+    if args.teacher:
+        src = load_checkpoint(args.teacher)
+        teacher = build_model_from_checkpoint(src).to(args.device)
+        teacher = teacher.to(memory_format=torch.channels_last).eval().requires_grad_(False)
+        extra.setdefault("teacher", {"checkpoint": str(args.teacher),
+                                     "accuracy": src.get("accuracy"),
+                                     "weight": args.distill_weight,
+                                     "temperature": args.distill_temperature})
+
     optimizer = torch.optim.SGD(param_groups(model, args.wd), lr=args.lr, momentum=args.momentum,
                                 nesterov=args.nesterov)
     if resume:
@@ -331,7 +363,7 @@ def main(args):
     epoch, last_plot = start_epoch, 0.0
     while epoch < args.epochs:
         t0 = time.time()
-        tr = train_one_epoch(ddp_model, criterion, optimizer, train_loader, epoch, args)
+        tr = train_one_epoch(ddp_model, criterion, optimizer, train_loader, epoch, args, teacher)
         va = evaluate(model, criterion, val_loader, args)
         row = {"epoch": epoch, "lr": lr_at(args, epoch + 1 - 1e-9), **tr, **va,
                "seconds": round(time.time() - t0, 1)}

@@ -131,3 +131,23 @@ def test_binarization_table_pairs_each_r_with_its_refinement(tmp_path):
     table = R.render_binarization(res, figs)
     assert "| sepnet_cifar | 146 | 90.82% | 0.394 (11 layers) | 89.44% (32 ep) | 1.38 pt |" in table
     assert len(table.splitlines()) == 3  # header, rule, the one complete pair
+
+
+def test_distillation_table_puts_the_teacher_arm_beside_the_labels_only_one(tmp_path):
+    runs, res = tmp_path / "runs", tmp_path / "results"
+    assert "| `sepnet_cifar-B-kd` | – | not run |" in R.render_distillation(res)
+    for name, top1, teacher in (("sepnet_cifar-B", 0.8944, None),
+                                ("sepnet_cifar-B-kd", 0.9001, {"weight": 0.9, "temperature": 4.0})):
+        fake_run(runs, name, 20, 20, top1, after=0.0916, binarize="alpha")
+        ck = torch.load(runs / name / "checkpoint.pth", weights_only=False)
+        ck["extra"]["source_accuracy"] = {"top1": 0.9082}
+        if teacher:
+            ck["extra"]["teacher"] = teacher
+        ck["history"][-1]["train_top1"] = 0.91
+        torch.save(ck, runs / name / "checkpoint.pth")
+    R.collect(runs, res)
+    table = R.render_distillation(res)
+    assert ("| `sepnet_cifar-B` | labels only, crop + flip | 20 | 9.16% | 91.00% | 89.44% | "
+            "1.38 pt |") in table
+    assert ("| `sepnet_cifar-B-kd` | 0.1 × labels + 0.9 × teacher (T = 4), crop + flip | 20 | "
+            "9.16% | 91.00% | 90.01% | 0.81 pt |") in table

@@ -1,0 +1,84 @@
+"""Recovering a trainable model from an exported R file (``sepnet_train.recover``), and the
+distillation loss the refinement can use with it as teacher."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from conftest import rel_err
+
+from sepnet_train import export, quant, recover, reference
+from sepnet_train.models import create_model
+from sepnet_train.train import distillation_loss
+
+
+def _original(name, x):
+    """A model with non-trivial BN (some γ < 0, so the fold's factor is negative) whose running
+    statistics are exactly x's batch statistics."""
+    torch.manual_seed(0)
+    m = create_model(name)
+    for bn in m.modules():
+        if isinstance(bn, nn.BatchNorm2d):
+            bn.weight.data.uniform_(-1.5, 1.5)
+            bn.bias.data.normal_(0, 0.3)
+            bn.momentum = None  # cumulative average: one batch gives its own statistics
+            bn.reset_running_stats()
+    m.train()
+    with torch.no_grad():
+        m(x)
+    return m.eval()
+
+
+@pytest.mark.parametrize("name", ["sepnet_cifar", "resnet20"])
+def test_recovered_model_is_the_file_and_binarizes_like_the_original(tmp_path, name):
+    x = torch.randn(128, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    orig = _original(name, x)
+    path = tmp_path / "r.sepnet"
+    export.export_sepnet(orig, name, "R", path, trained=False)
+    ref = reference.load(path)
+    rec = recover.recover_model(ref, name, x).eval()
+    with torch.no_grad():
+        # Eval mode: the file's function exactly (and so the original's).
+        assert rel_err(rec(x[:16]), ref.run(x[:16])[0]) < 1e-4
+        assert rel_err(rec(x[:16]), orig(x[:16])) < 1e-4
+        # The BN scale and shift come back as the original's (γ up to the fold's sign).
+        for (n, a), (_, b) in zip(orig.named_modules(), rec.named_modules()):
+            if isinstance(a, nn.BatchNorm2d):
+                assert rel_err(b.weight.abs(), a.weight.abs()) < 1e-3, n
+                assert rel_err(b.bias, a.bias) < 1e-3, n
+        # Binarized and in train mode (batch statistics), the two are the same network:
+        # the recovered patterns are the original ones up to the sign BN absorbs.
+        quant.binarize_model(orig, "alpha")
+        quant.binarize_model(rec, "alpha")
+        orig.train()
+        rec.train()
+        assert rel_err(rec(x), orig(x)) < 1e-3
+
+
+def test_recover_rejects_binarized_files_and_other_models(tmp_path):
+    x = torch.randn(8, 3, 32, 32)
+    m = _original("resnet20", x)
+    r_path, b_path = tmp_path / "r.sepnet", tmp_path / "b.sepnet"
+    export.export_sepnet(m, "resnet20", "R", r_path, trained=False)
+    with pytest.raises(ValueError, match="not a sepnet_cifar graph"):
+        recover.recover_model(reference.load(r_path), "sepnet_cifar", x)
+    quant.binarize_model(m, "alpha")
+    export.export_sepnet(m, "resnet20", "B", b_path, trained=False)
+    with pytest.raises(ValueError, match="binarized"):
+        recover.recover_model(reference.load(b_path), "resnet20", x)
+
+
+def test_distillation_loss():
+    g = torch.Generator().manual_seed(0)
+    out, teacher = torch.randn(32, 10, generator=g), torch.randn(32, 10, generator=g)
+    y = torch.randint(0, 10, (32,), generator=g)
+    ce = nn.CrossEntropyLoss()
+    # Weight 0: the plain loss. Student = teacher: the soft term vanishes.
+    assert torch.allclose(distillation_loss(out, y, teacher, ce, 0.0, 4.0), ce(out, y))
+    assert torch.allclose(distillation_loss(teacher, y, teacher, ce, 1.0, 4.0),
+                          torch.zeros(()), atol=1e-6)
+    # Weight 1, T = 1: the KL divergence, computed here from its definition.
+    p = torch.softmax(teacher, 1)
+    kl = (p * (p.log() - torch.log_softmax(out, 1))).sum(1).mean()
+    assert torch.allclose(distillation_loss(out, y, teacher, ce, 1.0, 1.0), kl, atol=1e-6)
