@@ -26,6 +26,16 @@ R512="--batch-size 512 --lr 0.4 --warmup-epochs 5 --wd 5e-4"
 has sepnet_r && $T --model sepnet_cifar --epochs 146 $R512 $AUG --output-dir "$RUNS/sepnet_cifar-R"
 has sepnet_b && $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" $AUG \
   --binarize alpha --policy all --epochs 32 --lr 0.01 --warmup-epochs 0 --output-dir "$RUNS/sepnet_cifar-B"
+# Session 7: the R checkpoint was gone with the machine, so the committed R file was turned back
+# into a trainable model (sepnet_train/recover.py), and B refined again with that R as teacher
+# (knowledge distillation); --deadline fitted it to 21 epochs on this CPU.
+has sepnet_r_recover && { [[ -f "$RUNS/sepnet_cifar-R-recovered/checkpoint.pth" ]] || \
+  python -m sepnet_train.recover $MODELS/sepnet_cifar-r.sepnet \
+    --out "$RUNS/sepnet_cifar-R-recovered/checkpoint.pth"; }
+RREC="$RUNS/sepnet_cifar-R-recovered/checkpoint.pth"
+has sepnet_b_kd && $T --model sepnet_cifar --finetune-from "$RREC" --teacher "$RREC" $AUG \
+  --binarize alpha --policy all --epochs 21 --lr 0.01 --warmup-epochs 0 \
+  --output-dir "$RUNS/sepnet_cifar-B-kd"
 has sepnet_r_plain && $T --model sepnet_cifar --epochs 44 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/sepnet_cifar-R-plain"
 if has sepnet_export; then
   E="python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json"
