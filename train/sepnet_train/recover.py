@@ -81,8 +81,7 @@ def recover_model(ref: reference.RefModel, model_name: str, calib: torch.Tensor,
     model = create_model(model_name, num_classes=len(ref.labels))
     rec = _Recorder(ref.graph["input"]["shape"])
     model.export_graph(rec)
-    nodes = {n["name"]: n for n in ref.graph["nodes"]}
-    if set(nodes) != set(rec.shapes) - {rec.input}:
+    if {n["name"] for n in ref.graph["nodes"]} != set(rec.shapes) - {rec.input}:
         raise ValueError(f"the file's graph is not a {model_name} graph")
 
     def weight(name, like):
