@@ -36,6 +36,11 @@ RREC="$RUNS/sepnet_cifar-R-recovered/checkpoint.pth"
 has sepnet_b_kd && $T --model sepnet_cifar --finetune-from "$RREC" --teacher "$RREC" $AUG \
   --binarize alpha --policy all --epochs 21 --lr 0.01 --warmup-epochs 0 \
   --output-dir "$RUNS/sepnet_cifar-B-kd"
+# Session 8: the same refinement with the patterns learned through a straight-through estimator
+# (--binarize ste) instead of frozen; 21 epochs, as the distillation run, on this CPU.
+has sepnet_b_ste && $T --model sepnet_cifar --finetune-from "$RREC" $AUG \
+  --binarize ste --policy all --epochs 21 --lr 0.01 --warmup-epochs 0 \
+  --output-dir "$RUNS/sepnet_cifar-B-ste"
 has sepnet_r_plain && $T --model sepnet_cifar --epochs 44 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/sepnet_cifar-R-plain"
 if has sepnet_export; then
   E="python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json"

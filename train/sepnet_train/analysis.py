@@ -8,6 +8,8 @@
    (``quant.relative_quantization_error``), so R models trained for different lengths compare.
 3. The poster's figure: one trained 3×3 filter (a single input channel slice) beside its
    binarized pattern.
+4. With ``--flips B_CKPT``: how many pattern bits a refinement with learned patterns
+   (``--binarize ste``) changed from the signs of the R model it started from.
 
     python -m sepnet_train.analysis --checkpoint RUN_R/checkpoint.pth --out docs/figures/NAME
 """
@@ -40,6 +42,19 @@ def pattern_relative_error(model: nn.Module) -> dict:
     """Mean over the convs binarization turns into patterns of their relative error."""
     errs = [relative_quantization_error(m.weight) for _, m in binarizable(model)]
     return {"layers": len(errs), "mean_relative_error": sum(errs) / len(errs) if errs else None}
+
+
+def pattern_flips(binarized: nn.Module, source: nn.Module) -> dict:
+    """Share of each binarized layer's pattern bits that differ from sign(source weight)."""
+    src = dict(source.named_modules())
+    layers, flipped, total = {}, 0, 0
+    for name, m in binarized.named_modules():
+        if getattr(m, "binarized", False):
+            diff = int((m.pattern != sign(src[name].weight.detach())).sum())
+            layers[name] = diff / m.pattern.numel()
+            flipped, total = flipped + diff, total + m.pattern.numel()
+    return {"layers": layers, "flipped": flipped, "bits": total,
+            "share": flipped / total if total else None}
 
 
 def pick_filter(model: nn.Module) -> torch.Tensor:
@@ -82,6 +97,8 @@ def main(argv=None):
     p.add_argument("--checkpoint", required=True, help="a real-valued (R) checkpoint")
     p.add_argument("--out", required=True, help="output prefix: writes PREFIX.json and PREFIX-filter.png")
     p.add_argument("--no-figure", action="store_true", help="only the JSON")
+    p.add_argument("--flips", metavar="B_CKPT", default=None,
+                   help="a binarized checkpoint refined from --checkpoint: count its changed pattern bits")
     a = p.parse_args(argv)
     from .train import build_model_from_checkpoint, load_checkpoint
     ckpt = load_checkpoint(a.checkpoint)
@@ -93,6 +110,9 @@ def main(argv=None):
     result = {"model": ckpt["args"]["model"], "checkpoint": str(a.checkpoint),
               "epochs": ckpt["epoch"] + 1, "val_top1": acc.get("top1"), "errors": errors,
               "patterns": pattern_relative_error(model), "poster_googlenet": POSTER_GOOGLENET}
+    if a.flips:
+        result["flips"] = pattern_flips(build_model_from_checkpoint(load_checkpoint(a.flips)), model)
+        result["flips"]["checkpoint"] = str(a.flips)
     Path(f"{out}.json").write_text(json.dumps(result, indent=1))
     if not a.no_figure:
         draw_figure(pick_filter(model), Path(f"{out}-filter.png"),

@@ -490,7 +490,7 @@ def main(argv=None) -> dict:
 
     ckpt_method = ckpt_args.get("binarize")
     binarization = {
-        "method": a.binarize or (ckpt_method if ckpt_method in ("alpha", "offset") else "alpha"),
+        "method": a.binarize or (ckpt_method if ckpt_method in ("alpha", "offset", "ste") else "alpha"),
         "policy": a.policy or ckpt_args.get("policy") or "all",
         "offset": a.offset if a.offset is not None else ckpt_args.get("offset", 0.09),
     }

@@ -7,6 +7,11 @@ Paper facts relied on (``shared/paper/NOTES.md`` section 1):
 - per filter W: minimise ||W − αB||² with B ∈ {−1,+1}: B = sign(W) with sign(0) = +1, α = mean|W|;
 - the authors' repository variant: one constant offset for the whole network (0.09 for ResNet-20),
   binarized layers then frozen (lr 0) during fine-tuning.
+
+Ours, not the paper's: ``ste`` binarizes as ``alpha`` but keeps the real weights as latent
+variables whose signs are the patterns, trained through a straight-through estimator (as in
+BinaryConnect / BWN), so patterns can still flip during fine-tuning. The exported file is the same
+(pattern bits + α); only the fine-tuning differs.
 """
 
 from __future__ import annotations
@@ -40,6 +45,17 @@ def binarize_offset(w: torch.Tensor, offset: float) -> tuple[torch.Tensor, torch
     (exact zeros do not occur in trained weights).
     """
     return sign(w), torch.full((w.shape[0],), float(offset), dtype=w.dtype, device=w.device)
+
+
+def ste_sign(w: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """sign(w) forward; backward passes the gradient straight through as if it were w / scale.
+
+    With ``scale`` = α per filter, α·ste_sign(W, α) hands the latent W exactly the gradient of
+    the effective weight αB, so latent weights move at the pace real weights did in R training;
+    without it their steps would shrink by α (about 0.01-0.1 here) and patterns would hardly flip.
+    """
+    proxy = w if scale is None else w / scale.detach().view(-1, *([1] * (w.dim() - 1)))
+    return proxy + (sign(w) - proxy).detach()
 
 
 def quantization_error(w: torch.Tensor) -> float:
@@ -103,14 +119,24 @@ class PatternConv2d(nn.Conv2d):
         self.role = role
         self.register_buffer("pattern", None)
         self.alpha: nn.Parameter | None = None
+        self.learn_pattern = False  # ``ste``: pattern = sign(latent weight), refreshed every use
 
     @property
     def binarized(self) -> bool:
         return self.pattern is not None
 
     def binarize(self, method: str = "alpha", offset: float = 0.09) -> None:
-        """Freeze the pattern; α trains for ``alpha``, stays fixed for ``offset`` (lr 0 as in the repo)."""
+        """Freeze the pattern; α trains for ``alpha``, stays fixed for ``offset`` (lr 0 as in the repo).
+
+        ``ste``: α trains and the pattern follows the signs of the still-trainable real weight.
+        """
         w = self.weight.detach()
+        if method == "ste":
+            b, a = binarize_alpha(w)
+            self.pattern = b.clone()
+            self.alpha = nn.Parameter(a.clone())
+            self.learn_pattern = True
+            return
         if method == "alpha":
             b, a = binarize_alpha(w)
         elif method == "offset":
@@ -124,7 +150,19 @@ class PatternConv2d(nn.Conv2d):
     def effective_weight(self) -> torch.Tensor:
         if self.pattern is None:
             return self.weight
+        if self.learn_pattern:
+            b = ste_sign(self.weight, self.alpha)
+            with torch.no_grad():
+                self.pattern.copy_(b)
+            return self.alpha.view(-1, 1, 1, 1) * b
         return self.alpha.view(-1, 1, 1, 1) * self.pattern
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        # The stored pattern must be the signs of the weight as saved, not as last used.
+        if self.learn_pattern:
+            with torch.no_grad():
+                self.pattern.copy_(sign(self.weight))
+        super()._save_to_state_dict(destination, prefix, keep_vars)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.effective_weight(), self.bias, self.stride, self.padding,
@@ -164,7 +202,7 @@ def binarize_model(model: nn.Module, method: str = "alpha", offset: float = 0.09
 def prepare_state_for(model: nn.Module, state: dict) -> None:
     """Before loading a checkpoint of a binarized model: create the pattern/alpha slots it holds."""
     for name, m in model.named_modules():
-        if isinstance(m, PatternConv2d) and f"{name}.pattern" in state:
+        if isinstance(m, PatternConv2d) and f"{name}.pattern" in state and not m.binarized:
             m.pattern = torch.empty_like(m.weight)
             m.alpha = nn.Parameter(torch.empty(m.out_channels),
                                    requires_grad=bool(state.get(f"{name}.alpha_trainable", True)))

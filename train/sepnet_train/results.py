@@ -40,8 +40,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "sepnet_cifar-R-plain", "resnet20-R-plain", "resnet20-B-plain", "resnet20-B-offset-plain",
         # ResNet-20 with the authors' 3x3 projection shortcuts
         "resnet20_proj3-R", "resnet20_proj3-B-plain", "resnet20_proj3-B-authors",
-        # sepnet_cifar B refined with the R model as teacher (knowledge distillation)
-        "sepnet_cifar-B-kd")
+        # sepnet_cifar B refined with the R model as teacher (knowledge distillation), and with
+        # the patterns learned through a straight-through estimator (--binarize ste)
+        "sepnet_cifar-B-kd", "sepnet_cifar-B-ste")
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -265,25 +266,28 @@ def render_ablation(results: Path) -> str:
     return "\n".join(lines)
 
 
-DISTILLATION = ("sepnet_cifar-B", "sepnet_cifar-B-kd")  # same R, same recipe, ± the R as teacher
+# Same R, same augmentation: the paper's refinement, ± the R as teacher, ± learned patterns.
+REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste")
 
 
-def render_distillation(results: Path) -> str:
-    """The refinement with labels only beside the one that also matches the R model's outputs."""
-    lines = ["| run | refinement loss | epochs | right after binarization | train top-1 (augmented) "
-             "| val top-1 | below its R |", "|---|---|---|---|---|---|---|"]
-    for name in DISTILLATION:
+def render_refinements(results: Path) -> str:
+    """The paper's refinement (labels only, patterns frozen) beside the variants tried on it."""
+    lines = ["| run | patterns | refinement loss | epochs | right after binarization | "
+             "train top-1 (augmented) | val top-1 | below its R |", "|---|---|---|---|---|---|---|---|"]
+    for name in REFINEMENTS:
         run = _load(results / "runs" / f"{name}.json")
         if not run:
-            lines.append(f"| `{name}` | – | not run | – | – | – | – |")
+            lines.append(f"| `{name}` | – | – | not run | – | – | – | – |")
             continue
+        patterns = ("learned (straight-through)" if run["args"].get("binarize") == "ste"
+                    else "frozen (paper)")
         t = run["extra"].get("teacher")
         loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × teacher (T = "
                 f"{t['temperature']:g})" if t else "labels only") + ", " + _recipe(run)
         src = (run["extra"].get("source_accuracy") or {}).get("top1")
         fine = _run_final(run)
         below = f"{100 * (src - fine):.2f} pt" if src is not None and fine is not None else "–"
-        lines.append(f"| `{name}` | {loss} | {run['epochs_done']}{_progress(run)} | "
+        lines.append(f"| `{name}` | {patterns} | {loss} | {run['epochs_done']}{_progress(run)} | "
                      f"{pct(_after(run))} | {pct(run['history'][-1].get('train_top1'))} | "
                      f"{pct(fine)} | {below} |")
     return "\n".join(lines)
@@ -339,7 +343,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "resnet20": render_resnet20(results),
             "projections": render_projections(results),
             "ablation": render_ablation(results),
-            "distillation": render_distillation(results),
+            "refinements": render_refinements(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
             "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}
 

@@ -69,7 +69,9 @@ def get_args_parser(add_help=True):
     p.add_argument("--distill-weight", type=float, default=0.9,
                    help="share of the loss that matches the teacher (the rest: the labels)")
     p.add_argument("--distill-temperature", type=float, default=4.0)
-    p.add_argument("--binarize", default="none", choices=["none", "alpha", "offset"])
+    p.add_argument("--binarize", default="none", choices=["none", "alpha", "offset", "ste"],
+                   help="alpha: the paper (patterns frozen); offset: the authors' repository; "
+                        "ste: ours, alpha with patterns learned through a straight-through estimator")
     p.add_argument("--offset", type=float, default=0.09)
     p.add_argument("--policy", default="all", choices=["all", "prb"])
     p.add_argument("--output-dir", default=str(Path.home() / "sepnet-runs" / "run"))

@@ -133,12 +133,14 @@ def test_binarization_table_pairs_each_r_with_its_refinement(tmp_path):
     assert len(table.splitlines()) == 3  # header, rule, the one complete pair
 
 
-def test_distillation_table_puts_the_teacher_arm_beside_the_labels_only_one(tmp_path):
+def test_refinements_table_puts_each_variant_beside_the_papers_refinement(tmp_path):
     runs, res = tmp_path / "runs", tmp_path / "results"
-    assert "| `sepnet_cifar-B-kd` | – | not run |" in R.render_distillation(res)
-    for name, top1, teacher in (("sepnet_cifar-B", 0.8944, None),
-                                ("sepnet_cifar-B-kd", 0.9001, {"weight": 0.9, "temperature": 4.0})):
-        fake_run(runs, name, 20, 20, top1, after=0.0916, binarize="alpha")
+    assert "| `sepnet_cifar-B-kd` | – | – | not run |" in R.render_refinements(res)
+    for name, top1, teacher, method in (
+            ("sepnet_cifar-B", 0.8944, None, "alpha"),
+            ("sepnet_cifar-B-kd", 0.9001, {"weight": 0.9, "temperature": 4.0}, "alpha"),
+            ("sepnet_cifar-B-ste", 0.8990, None, "ste")):
+        fake_run(runs, name, 20, 20, top1, after=0.0916, binarize=method)
         ck = torch.load(runs / name / "checkpoint.pth", weights_only=False)
         ck["extra"]["source_accuracy"] = {"top1": 0.9082}
         if teacher:
@@ -146,8 +148,10 @@ def test_distillation_table_puts_the_teacher_arm_beside_the_labels_only_one(tmp_
         ck["history"][-1]["train_top1"] = 0.91
         torch.save(ck, runs / name / "checkpoint.pth")
     R.collect(runs, res)
-    table = R.render_distillation(res)
-    assert ("| `sepnet_cifar-B` | labels only, crop + flip | 20 | 9.16% | 91.00% | 89.44% | "
-            "1.38 pt |") in table
-    assert ("| `sepnet_cifar-B-kd` | 0.1 × labels + 0.9 × teacher (T = 4), crop + flip | 20 | "
-            "9.16% | 91.00% | 90.01% | 0.81 pt |") in table
+    table = R.render_refinements(res)
+    assert ("| `sepnet_cifar-B` | frozen (paper) | labels only, crop + flip | 20 | 9.16% | 91.00% | "
+            "89.44% | 1.38 pt |") in table
+    assert ("| `sepnet_cifar-B-kd` | frozen (paper) | 0.1 × labels + 0.9 × teacher (T = 4), crop + "
+            "flip | 20 | 9.16% | 91.00% | 90.01% | 0.81 pt |") in table
+    assert ("| `sepnet_cifar-B-ste` | learned (straight-through) | labels only, crop + flip | 20 | "
+            "9.16% | 91.00% | 89.90% | 0.92 pt |") in table

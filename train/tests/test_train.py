@@ -95,6 +95,37 @@ def test_binarized_finetune_keeps_patterns_frozen(folder, tmp_path):
     assert model.conv1.pattern is None, "the stem stays real-valued"
 
 
+def test_ste_finetune_learns_patterns_resumes_and_exports(folder, tmp_path):
+    """``--binarize ste``: the latent weights train, the saved patterns are their signs, a resumed
+    run keeps training them, and the exported B file computes what the checkpoint computes."""
+    from sepnet_train import export, quant, reference
+    src = tmp_path / "r"
+    run_train(folder, src, "--epochs", "1")
+    out = tmp_path / "ste"
+    ste = ("--finetune-from", str(src / "checkpoint.pth"), "--binarize", "ste", "--lr", "0.5")
+    run_train(folder, out, "--epochs", "1", *ste)
+    run_train(folder, out, "--epochs", "2", "--resume", *ste)  # resuming repeats the run's flags
+    ck = load_checkpoint(out / "checkpoint.pth")
+    assert ck["epoch"] == 1
+    model = build_model_from_checkpoint(ck).eval()
+    source = build_model_from_checkpoint(load_checkpoint(src / "checkpoint.pth"))
+    convs = {n: m for n, m in model.named_modules()
+             if isinstance(m, quant.PatternConv2d) and m.binarized}
+    assert convs and all(m.weight.requires_grad for m in convs.values())
+    flipped = 0
+    for n, m in convs.items():
+        assert torch.equal(m.pattern, quant.sign(m.weight.detach())), n
+        flipped += int((m.pattern != quant.sign(dict(source.named_modules())[n].weight)).sum())
+    assert flipped > 0, "the patterns should have been learned"
+    f = tmp_path / "ste-b.sepnet"
+    export.main(["--checkpoint", str(out / "checkpoint.pth"), "--variant", "B", "--out", str(f)])
+    ref = reference.load(f)
+    assert ref.provenance["binarization"] == "ste"
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(ref(x), model(x), atol=1e-4, rtol=1e-4)
+
+
 def test_vectorized_augment_matches_per_image_crops():
     """The batched gather makes exactly the crops and flips of the obvious per-image loop."""
     rng = np.random.RandomState(3)
