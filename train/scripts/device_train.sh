@@ -5,6 +5,8 @@
 #
 # Session 6 (the committed models): BUDGET=530 R_SHARE=72 CHAINS="sepnet resnet20_proj3" PLAIN=0,
 # then SKIP_R=1 B_BATCH=128 B_EPOCHS=120 BUDGET=230 with RUNS holding the two R checkpoints.
+# Learned patterns for sepnet_cifar from the committed R file on a fresh machine:
+# SKIP_R=1 CHAINS=sepnet PLAIN=0 B_METHOD=ste B_BATCH=128 B_EPOCHS=100 BUDGET=500.
 #
 # DATA is the training set as one file (python -m sepnet_train.data pack ...): a GPU machine does
 # not see the shared dataset folder. All chains run side by side, since one of these small
@@ -45,10 +47,10 @@ python3 -m sepnet_train.data decode "$DATA" 2>&1 | tail -1  # once, into the cac
 
 snapshot() {  # 6 tars: $OUT brings back at most 8 files, 16 MiB each (a sepnet run is ~6 MB)
   pack_runs sepnet_cifar-R sepnet_cifar-R
-  pack_runs sepnet_cifar-B sepnet_cifar-B
+  pack_runs sepnet_cifar-B sepnet_cifar-B sepnet_cifar-B-ste
   pack_runs sepnet_cifar-R-plain sepnet_cifar-R-plain
-  pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain
-  pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain
+  pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain resnet20-B-ste
+  pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain resnet20_proj3-B-plain-ste
   tar -cf "$OUT/logs.tar.part" -C "$RUNS" logs && mv "$OUT/logs.tar.part" "$OUT/logs.tar"
 }
 pack_runs() {
@@ -72,15 +74,24 @@ R="$R --wd 5e-4 --deadline $(at "$R_SHARE")"
 B_BATCH=${B_BATCH:-$BATCH}
 B="--epochs ${B_EPOCHS:-30} --batch-size $B_BATCH --lr $(BATCH=$B_BATCH; scaled 0.01) --warmup-epochs 0"
 B="$B --deadline $(at 100)"
+# B_METHOD=ste refines with learned patterns (train.py --binarize ste) into *-B-ste folders
+# (resnet20's offset arm is the repository's method and stays as it is).
+B_METHOD=${B_METHOD:-alpha}
+BSUF=$([ "$B_METHOD" = ste ] && echo -ste || true)
 sepnet() {
+  if [ "${SKIP_R:-0}" = 1 ] && [ ! -f "$RUNS/sepnet_cifar-R/checkpoint.pth" ]; then
+    # No R checkpoint on a fresh machine: rebuild it from the committed R file (recover.py).
+    python3 -m sepnet_train.recover ../www/models/sepnet_cifar-r.sepnet --data-path "$DATA" \
+      --out "$RUNS/sepnet_cifar-R/checkpoint.pth"
+  fi
   [ "${SKIP_R:-0}" = 1 ] || $T --model sepnet_cifar $R $AUG --output-dir "$RUNS/sepnet_cifar-R"
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" $B $AUG \
-    --binarize alpha --policy all --output-dir "$RUNS/sepnet_cifar-B"
+    --binarize "$B_METHOD" --policy all --output-dir "$RUNS/sepnet_cifar-B$BSUF"
 }
 resnet20() {
   $T --model resnet20 $R $AUG --output-dir "$RUNS/resnet20-R"
   $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" $B $AUG \
-    --binarize alpha --output-dir "$RUNS/resnet20-B" > "$LOGS/resnet20-B.log" 2>&1 &
+    --binarize "$B_METHOD" --output-dir "$RUNS/resnet20-B$BSUF" > "$LOGS/resnet20-B$BSUF.log" 2>&1 &
   $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" $B $AUG \
     --binarize offset --offset 0.09 --output-dir "$RUNS/resnet20-B-offset" > "$LOGS/resnet20-B-offset.log" 2>&1 &
   wait
@@ -88,7 +99,7 @@ resnet20() {
 resnet20_proj3() {
   [ "${SKIP_R:-0}" = 1 ] || $T --model resnet20_proj3 $R $AUG --output-dir "$RUNS/resnet20_proj3-R"
   $T --model resnet20_proj3 --finetune-from "$RUNS/resnet20_proj3-R/checkpoint.pth" $B \
-    --binarize alpha --output-dir "$RUNS/resnet20_proj3-B-plain"
+    --binarize "$B_METHOD" --output-dir "$RUNS/resnet20_proj3-B-plain$BSUF"
 }
 local pids=() chain
 for chain in ${CHAINS:-sepnet resnet20}; do  # CHAINS=sepnet PLAIN=0: SEP-Net alone, most epochs
