@@ -131,21 +131,16 @@ class PatternConv2d(nn.Conv2d):
         ``ste``: α trains and the pattern follows the signs of the still-trainable real weight.
         """
         w = self.weight.detach()
-        if method == "ste":
-            b, a = binarize_alpha(w)
-            self.pattern = b.clone()
-            self.alpha = nn.Parameter(a.clone())
-            self.learn_pattern = True
-            return
-        if method == "alpha":
+        if method in ("alpha", "ste"):
             b, a = binarize_alpha(w)
         elif method == "offset":
             b, a = binarize_offset(w, offset)
         else:
             raise ValueError(f"unknown binarization method {method!r}")
         self.pattern = b.clone()
-        self.alpha = nn.Parameter(a.clone(), requires_grad=(method == "alpha"))
-        self.weight.requires_grad_(False)
+        self.alpha = nn.Parameter(a.clone(), requires_grad=(method != "offset"))
+        self.learn_pattern = method == "ste"
+        self.weight.requires_grad_(self.learn_pattern)
 
     def effective_weight(self) -> torch.Tensor:
         if self.pattern is None:
