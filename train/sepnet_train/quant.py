@@ -130,6 +130,15 @@ class PatternConv2d(nn.Conv2d):
 
         ``ste``: α trains and the pattern follows the signs of the still-trainable real weight.
         """
+        if self.binarized:
+            # Refining an already-binarized layer (a B checkpoint): keep its pattern and its
+            # trained α; only the mode changes. Recomputing α = mean|W| would undo the refinement.
+            if method not in ("alpha", "offset", "ste"):
+                raise ValueError(f"unknown binarization method {method!r}")
+            self.alpha.requires_grad_(method != "offset")
+            self.learn_pattern = method == "ste"
+            self.weight.requires_grad_(self.learn_pattern)
+            return
         w = self.weight.detach()
         if method in ("alpha", "ste"):
             b, a = binarize_alpha(w)

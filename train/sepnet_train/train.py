@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import os
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm import tqdm
 
 from . import data as D
@@ -59,10 +61,16 @@ def get_args_parser(add_help=True):
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--cutout", type=int, default=0,
                    help="side of a random square zeroed in each training image (CIFAR; 0 = off)")
-    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "step"])
+    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "step", "constant"])
     p.add_argument("--lr-steps", type=float, nargs="*", default=[0.6, 0.8],
                    help="step schedule: fractions of training where lr drops 10x")
     p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--swa", action="store_true",
+                   help="stochastic weight averaging: average the weights at every epoch's end, "
+                        "re-estimate batch norm, and evaluate/save the average (use with a "
+                        "constant --lr-schedule, from a trained --finetune-from)")
+    p.add_argument("--swa-bn-batches", type=int, default=None,
+                   help="training batches for the averaged model's batch-norm statistics (all)")
     p.add_argument("--finetune-from", default=None, help="checkpoint to start the weights from")
     p.add_argument("--teacher", default=None,
                    help="checkpoint of a teacher (e.g. the R model) to distill from while training")
@@ -110,6 +118,8 @@ def setup_distributed(args):
 def lr_at(args, epoch_float):
     if epoch_float < args.warmup_epochs:
         return args.lr * min(1.0, (epoch_float + 1e-3) / args.warmup_epochs)
+    if args.lr_schedule == "constant":
+        return args.lr
     if args.lr_schedule == "cosine":
         t = (epoch_float - args.warmup_epochs) / max(1e-9, args.epochs - args.warmup_epochs)
         return 0.5 * args.lr * (1 + math.cos(math.pi * min(1.0, t)))
@@ -233,6 +243,15 @@ def evaluate(model, criterion, loader, args, desc="val"):
             "val_top5": stats[2].item() / n, "val_n": int(n)}
 
 
+def swa_update(swa_model, model, loader, epoch, n_batches=None):
+    """Fold ``model`` into the running average, then re-estimate the average's batch-norm
+    statistics on (augmented) training batches: the running statistics of the networks being
+    averaged do not describe the averaged one."""
+    swa_model.update_parameters(model)
+    loader.set_epoch(epoch)
+    update_bn(itertools.islice(loader, n_batches) if n_batches else loader, swa_model.module)
+
+
 def save_curves(history, out_dir):
     import matplotlib
     matplotlib.use("Agg")
@@ -320,6 +339,7 @@ def main(args):
     if args.finetune_from and not resume:
         src = load_checkpoint(args.finetune_from)
         src_model = build_model_from_checkpoint(src)
+        prepare_state_for(model, src_model.state_dict())  # a binarized source (refining a B)
         model.load_state_dict(src_model.state_dict())
         extra["finetuned_from"] = str(args.finetune_from)
         extra["source_accuracy"] = src.get("accuracy")
@@ -344,12 +364,20 @@ def main(args):
 
     optimizer = torch.optim.SGD(param_groups(model, args.wd), lr=args.lr, momentum=args.momentum,
                                 nesterov=args.nesterov)
+    swa_model = None
     if resume:
         ckpt = load_checkpoint(ckpt_path, args.device)
-        prepare_state_for(model, ckpt["model"])
-        model.load_state_dict(ckpt["model"])
+        # An SWA checkpoint's "model" is the average (what is exported); the weights training
+        # goes on from are "live_model".
+        live = ckpt.get("live_model", ckpt["model"])
+        prepare_state_for(model, live)
+        model.load_state_dict(live)
         optimizer.load_state_dict(ckpt["optimizer"])
         history, start_epoch, extra = ckpt["history"], ckpt["epoch"] + 1, ckpt.get("extra", {})
+        if args.swa:
+            swa_model = AveragedModel(model)
+            swa_model.module.load_state_dict(ckpt["model"])
+            swa_model.n_averaged.fill_(extra["swa_averaged"])
         if is_main():
             print(f"resumed from {ckpt_path} at epoch {start_epoch}")
 
@@ -358,6 +386,8 @@ def main(args):
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[args.device] if args.device.startswith("cuda") else None)
 
+    if args.swa and swa_model is None:
+        swa_model = AveragedModel(model)
     if args.eval_only:
         print(json.dumps(evaluate(model, criterion, val_loader, args)))
         return
@@ -366,7 +396,14 @@ def main(args):
     while epoch < args.epochs:
         t0 = time.time()
         tr = train_one_epoch(ddp_model, criterion, optimizer, train_loader, epoch, args, teacher)
-        va = evaluate(model, criterion, val_loader, args)
+        if swa_model is not None:
+            live_va = evaluate(model, criterion, val_loader, args)
+            swa_update(swa_model, model, train_loader, epoch, args.swa_bn_batches)
+            extra["swa_averaged"] = int(swa_model.n_averaged)
+            va = evaluate(swa_model.module, criterion, val_loader, args)
+            tr.update({"live_" + k: v for k, v in live_va.items() if k != "val_n"})
+        else:
+            va = evaluate(model, criterion, val_loader, args)
         row = {"epoch": epoch, "lr": lr_at(args, epoch + 1 - 1e-9), **tr, **va,
                "seconds": round(time.time() - t0, 1)}
         history.append(row)
@@ -376,11 +413,14 @@ def main(args):
         args_dict = {k: v for k, v in vars(args).items() if k not in ("rank", "world_size")}
         if is_main():
             print(json.dumps(row), flush=True)
-            ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            saved = model if swa_model is None else swa_model.module
+            ckpt = {"model": saved.state_dict(), "optimizer": optimizer.state_dict(),
                     "epoch": epoch, "args": args_dict, "history": history, "extra": extra,
                     "classes": classes,
                     "accuracy": {"split": f"val{args.val_per_class * len(classes)}",
                                  "n": va["val_n"], "top1": va["val_top1"], "top5": va["val_top5"]}}
+            if swa_model is not None:
+                ckpt["live_model"] = model.state_dict()
             tmp = out_dir / "checkpoint.pth.tmp"
             torch.save(ckpt, tmp)
             os.replace(tmp, ckpt_path)  # atomic: a kill mid-save never corrupts the checkpoint
