@@ -7,6 +7,8 @@
 # then SKIP_R=1 B_BATCH=128 B_EPOCHS=120 BUDGET=230 with RUNS holding the two R checkpoints.
 # Learned patterns for sepnet_cifar from the committed R file on a fresh machine:
 # SKIP_R=1 CHAINS=sepnet PLAIN=0 B_METHOD=ste B_BATCH=128 B_EPOCHS=100 BUDGET=500.
+# SWA_EPOCHS=N adds weight averaging after each B refinement (train.py --swa, into *-swa folders),
+# in the last SWA_SHARE % of the budget.
 #
 # DATA is the training set as one file (python -m sepnet_train.data pack ...): a GPU machine does
 # not see the shared dataset folder. All chains run side by side, since one of these small
@@ -45,12 +47,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
 python3 -m sepnet_train.data decode "$DATA" 2>&1 | tail -1  # once, into the cache all stages read
 
-snapshot() {  # 6 tars: $OUT brings back at most 8 files, 16 MiB each (a sepnet run is ~6 MB)
+snapshot() {  # 7 tars: $OUT brings back at most 8 files, 16 MiB each (a sepnet run is ~6-9 MB,
+  # 14 MB with weight averaging's second copy of the weights: it gets a tar of its own)
   pack_runs sepnet_cifar-R sepnet_cifar-R
   pack_runs sepnet_cifar-B sepnet_cifar-B sepnet_cifar-B-ste
+  pack_runs sepnet_cifar-B-swa sepnet_cifar-B-swa sepnet_cifar-B-ste-swa
   pack_runs sepnet_cifar-R-plain sepnet_cifar-R-plain
   pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain resnet20-B-ste
-  pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain resnet20_proj3-B-plain-ste
+  pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain resnet20_proj3-B-plain-ste \
+    resnet20_proj3-B-plain-swa resnet20_proj3-B-plain-ste-swa
   tar -cf "$OUT/logs.tar.part" -C "$RUNS" logs && mv "$OUT/logs.tar.part" "$OUT/logs.tar"
 }
 pack_runs() {
@@ -73,7 +78,20 @@ R="$R --wd 5e-4 --deadline $(at "$R_SHARE")"
 # checkpoints already in $RUNS (session 6's second call: B_BATCH=128 B_EPOCHS=120 BUDGET=230).
 B_BATCH=${B_BATCH:-$BATCH}
 B="--epochs ${B_EPOCHS:-30} --batch-size $B_BATCH --lr $(BATCH=$B_BATCH; scaled 0.01) --warmup-epochs 0"
-B="$B --deadline $(at 100)"
+# SWA_EPOCHS>0: the refinements end at (100 - SWA_SHARE) % of the budget, weight averaging
+# (constant lr, half the refinement's peak) takes the rest.
+SWA_EPOCHS=${SWA_EPOCHS:-0}
+SWA_SHARE=$([ "$SWA_EPOCHS" -gt 0 ] && echo "${SWA_SHARE:-25}" || echo 0)
+B="$B --deadline $(at $((100 - SWA_SHARE)))"
+SWA="--epochs $SWA_EPOCHS --batch-size $B_BATCH --lr $(BATCH=$B_BATCH; scaled 0.005) --swa"
+SWA="$SWA --lr-schedule constant --warmup-epochs 0.3 --swa-bn-batches 100 --deadline $(at 100)"
+swa() {  # swa MODEL B_RUN_FOLDER [extra flags]: average on from a finished refinement
+  local model=$1 run=$2
+  shift 2
+  [ "$SWA_EPOCHS" -gt 0 ] || return 0
+  $T --model "$model" --finetune-from "$RUNS/$run/checkpoint.pth" $SWA "$@" \
+    --binarize "$B_METHOD" --output-dir "$RUNS/$run-swa"
+}
 # B_METHOD=ste refines with learned patterns (train.py --binarize ste) into *-B-ste folders
 # (resnet20's offset arm is the repository's method and stays as it is).
 B_METHOD=${B_METHOD:-alpha}
@@ -87,6 +105,7 @@ sepnet() {
   [ "${SKIP_R:-0}" = 1 ] || $T --model sepnet_cifar $R $AUG --output-dir "$RUNS/sepnet_cifar-R"
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" $B $AUG \
     --binarize "$B_METHOD" --policy all --output-dir "$RUNS/sepnet_cifar-B$BSUF"
+  swa sepnet_cifar "sepnet_cifar-B$BSUF" $AUG --policy all
 }
 resnet20() {
   $T --model resnet20 $R $AUG --output-dir "$RUNS/resnet20-R"
@@ -100,6 +119,7 @@ resnet20_proj3() {
   [ "${SKIP_R:-0}" = 1 ] || $T --model resnet20_proj3 $R $AUG --output-dir "$RUNS/resnet20_proj3-R"
   $T --model resnet20_proj3 --finetune-from "$RUNS/resnet20_proj3-R/checkpoint.pth" $B \
     --binarize "$B_METHOD" --output-dir "$RUNS/resnet20_proj3-B-plain$BSUF"
+  swa resnet20_proj3 "resnet20_proj3-B-plain$BSUF"
 }
 local pids=() chain
 for chain in ${CHAINS:-sepnet resnet20}; do  # CHAINS=sepnet PLAIN=0: SEP-Net alone, most epochs

@@ -41,6 +41,14 @@ has sepnet_b_kd && $T --model sepnet_cifar --finetune-from "$RREC" --teacher "$R
 has sepnet_b_ste && $T --model sepnet_cifar --finetune-from "$RREC" $AUG \
   --binarize ste --policy all --epochs 21 --lr 0.01 --warmup-epochs 0 \
   --output-dir "$RUNS/sepnet_cifar-B-ste"
+# Session 9: stochastic weight averaging (--swa: constant lr, the weights averaged at each epoch's
+# end, batch norm re-estimated) from the recovered R and from the learned-pattern B; the two ran
+# side by side with one thread each and --deadline fitted both to 17 epochs.
+SWA="--swa --lr-schedule constant --warmup-epochs 0.3 --swa-bn-batches 100 --epochs 17"
+has sepnet_r_swa && $T --model sepnet_cifar --finetune-from "$RREC" $AUG $SWA --lr 0.03 \
+  --output-dir "$RUNS/sepnet_cifar-R-swa"
+has sepnet_b_ste_swa && $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-B-ste/checkpoint.pth" \
+  $AUG --binarize ste --policy all $SWA --lr 0.005 --output-dir "$RUNS/sepnet_cifar-B-ste-swa"
 has sepnet_r_plain && $T --model sepnet_cifar --epochs 44 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/sepnet_cifar-R-plain"
 if has sepnet_export; then
   E="python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json"

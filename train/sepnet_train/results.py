@@ -42,7 +42,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "resnet20_proj3-R", "resnet20_proj3-B-plain", "resnet20_proj3-B-authors",
         # sepnet_cifar B refined with the R model as teacher (knowledge distillation), and with
         # the patterns learned through a straight-through estimator (--binarize ste)
-        "sepnet_cifar-B-kd", "sepnet_cifar-B-ste")
+        "sepnet_cifar-B-kd", "sepnet_cifar-B-ste",
+        # stochastic weight averaging (--swa) of the R and of the learned-pattern B
+        "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-swa")
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -56,7 +58,7 @@ def summarize_run(run_dir: Path) -> dict | None:
     if "binarized_layers" in extra:
         extra["binarized_layers"] = len(extra["binarized_layers"])
     keep = ("model", "epochs", "lr", "wd", "batch_size", "binarize", "offset", "policy",
-            "finetune_from", "label_smoothing", "cutout", "seed")
+            "finetune_from", "label_smoothing", "cutout", "seed", "lr_schedule", "swa")
     return {"run": run_dir.name, "args": {k: ckpt["args"].get(k) for k in keep},
             "epochs_done": ckpt["epoch"] + 1, "accuracy": ckpt.get("accuracy"),
             "extra": extra, "history": ckpt["history"]}
@@ -266,30 +268,52 @@ def render_ablation(results: Path) -> str:
     return "\n".join(lines)
 
 
-# Same R, same augmentation: the paper's refinement, ± the R as teacher, ± learned patterns.
-REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste")
+# Same R, same augmentation: the paper's refinement, ± the R as teacher, ± learned patterns,
+# and weight averaging continuing from the R and from the learned-pattern B.
+REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
+               "sepnet_cifar-R-swa")
+
+
+def _schedule(run: dict) -> str:
+    a = run["args"]
+    lr = "lr ?" if a.get("lr") is None else f"lr {a['lr']:g}"
+    if a.get("swa"):
+        return f"weights averaged each epoch (SWA), {lr} constant"
+    return f"{lr} {a.get('lr_schedule') or 'cosine'}"
+
+
+def _start(run: dict) -> str:
+    src = run["extra"].get("finetuned_from")
+    top1 = (run["extra"].get("source_accuracy") or {}).get("top1")
+    if not src:
+        return "–"
+    return f"`{Path(src).parent.name}` ({pct(top1)})"
 
 
 def render_refinements(results: Path) -> str:
     """The paper's refinement (labels only, patterns frozen) beside the variants tried on it."""
-    lines = ["| run | patterns | refinement loss | epochs | right after binarization | "
-             "train top-1 (augmented) | val top-1 | below its R |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | starts from | patterns | loss, schedule | epochs | right after binarization | "
+             "train top-1 (augmented) | val top-1 | change from its start |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in REFINEMENTS:
         run = _load(results / "runs" / f"{name}.json")
         if not run:
-            lines.append(f"| `{name}` | – | – | not run | – | – | – | – |")
+            lines.append(f"| `{name}` | – | – | – | not run | – | – | – | – |")
             continue
-        patterns = ("learned (straight-through)" if run["args"].get("binarize") == "ste"
-                    else "frozen (paper)")
+        method = run["args"].get("binarize") or "none"
+        patterns = {"ste": "learned (straight-through)", "none": "none (real-valued)"}.get(
+            method, "frozen (paper)")
         t = run["extra"].get("teacher")
         loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × teacher (T = "
-                f"{t['temperature']:g})" if t else "labels only") + ", " + _recipe(run)
+                f"{t['temperature']:g})" if t else "labels only")
+        loss += f", {_recipe(run)}; {_schedule(run)}"
         src = (run["extra"].get("source_accuracy") or {}).get("top1")
         fine = _run_final(run)
-        below = f"{100 * (src - fine):.2f} pt" if src is not None and fine is not None else "–"
-        lines.append(f"| `{name}` | {patterns} | {loss} | {run['epochs_done']}{_progress(run)} | "
-                     f"{pct(_after(run))} | {pct(run['history'][-1].get('train_top1'))} | "
-                     f"{pct(fine)} | {below} |")
+        change = f"{100 * (fine - src):+.2f} pt" if src is not None and fine is not None else "–"
+        after = pct(_after(run)) if method != "none" else "n/a"
+        lines.append(f"| `{name}` | {_start(run)} | {patterns} | {loss} | "
+                     f"{run['epochs_done']}{_progress(run)} | {after} | "
+                     f"{pct(run['history'][-1].get('train_top1'))} | {pct(fine)} | {change} |")
     return "\n".join(lines)
 
 

@@ -135,23 +135,38 @@ def test_binarization_table_pairs_each_r_with_its_refinement(tmp_path):
 
 def test_refinements_table_puts_each_variant_beside_the_papers_refinement(tmp_path):
     runs, res = tmp_path / "runs", tmp_path / "results"
-    assert "| `sepnet_cifar-B-kd` | – | – | not run |" in R.render_refinements(res)
-    for name, top1, teacher, method in (
-            ("sepnet_cifar-B", 0.8944, None, "alpha"),
-            ("sepnet_cifar-B-kd", 0.9001, {"weight": 0.9, "temperature": 4.0}, "alpha"),
-            ("sepnet_cifar-B-ste", 0.8990, None, "ste")):
-        fake_run(runs, name, 20, 20, top1, after=0.0916, binarize=method)
+    assert "| `sepnet_cifar-B-kd` | – | – | – | not run |" in R.render_refinements(res)
+    for name, top1, teacher, method, src, swa in (
+            ("sepnet_cifar-B", 0.8944, None, "alpha", ("sepnet_cifar-R", 0.9082), False),
+            ("sepnet_cifar-B-kd", 0.9001, {"weight": 0.9, "temperature": 4.0}, "alpha",
+             ("sepnet_cifar-R", 0.9082), False),
+            ("sepnet_cifar-B-ste", 0.8990, None, "ste", ("sepnet_cifar-R", 0.9082), False),
+            ("sepnet_cifar-B-ste-swa", 0.8950, None, "ste", ("sepnet_cifar-B-ste", 0.8990), True),
+            ("sepnet_cifar-R-swa", 0.9120, None, "none", ("sepnet_cifar-R", 0.9082), True)):
+        fake_run(runs, name, 20, 20, top1, after=None if method == "none" else 0.0916,
+                 binarize=method)
         ck = torch.load(runs / name / "checkpoint.pth", weights_only=False)
-        ck["extra"]["source_accuracy"] = {"top1": 0.9082}
+        ck["extra"]["source_accuracy"] = {"top1": src[1]}
+        ck["extra"]["finetuned_from"] = f"/somewhere/{src[0]}/checkpoint.pth"
+        ck["args"].update(lr=0.005 if swa else 0.01, swa=swa,
+                          lr_schedule="constant" if swa else "cosine")
         if teacher:
             ck["extra"]["teacher"] = teacher
         ck["history"][-1]["train_top1"] = 0.91
         torch.save(ck, runs / name / "checkpoint.pth")
     R.collect(runs, res)
     table = R.render_refinements(res)
-    assert ("| `sepnet_cifar-B` | frozen (paper) | labels only, crop + flip | 20 | 9.16% | 91.00% | "
-            "89.44% | 1.38 pt |") in table
-    assert ("| `sepnet_cifar-B-kd` | frozen (paper) | 0.1 × labels + 0.9 × teacher (T = 4), crop + "
-            "flip | 20 | 9.16% | 91.00% | 90.01% | 0.81 pt |") in table
-    assert ("| `sepnet_cifar-B-ste` | learned (straight-through) | labels only, crop + flip | 20 | "
-            "9.16% | 91.00% | 89.90% | 0.92 pt |") in table
+    assert ("| `sepnet_cifar-B` | `sepnet_cifar-R` (90.82%) | frozen (paper) | labels only, crop + "
+            "flip; lr 0.01 cosine | 20 | 9.16% | 91.00% | 89.44% | -1.38 pt |") in table
+    assert ("| `sepnet_cifar-B-kd` | `sepnet_cifar-R` (90.82%) | frozen (paper) | 0.1 × labels + "
+            "0.9 × teacher (T = 4), crop + flip; lr 0.01 cosine | 20 | 9.16% | 91.00% | 90.01% | "
+            "-0.81 pt |") in table
+    assert ("| `sepnet_cifar-B-ste` | `sepnet_cifar-R` (90.82%) | learned (straight-through) | "
+            "labels only, crop + flip; lr 0.01 cosine | 20 | 9.16% | 91.00% | 89.90% | -0.92 pt |"
+            ) in table
+    assert ("| `sepnet_cifar-B-ste-swa` | `sepnet_cifar-B-ste` (89.90%) | learned (straight-through)"
+            " | labels only, crop + flip; weights averaged each epoch (SWA), lr 0.005 constant | 20 "
+            "| 9.16% | 91.00% | 89.50% | -0.40 pt |") in table
+    assert ("| `sepnet_cifar-R-swa` | `sepnet_cifar-R` (90.82%) | none (real-valued) | labels only, "
+            "crop + flip; weights averaged each epoch (SWA), lr 0.005 constant | 20 | n/a | 91.00% "
+            "| 91.20% | +0.38 pt |") in table
