@@ -370,6 +370,8 @@ def main(args):
         # An SWA checkpoint's "model" is the average (what is exported); the weights training
         # goes on from are "live_model".
         live = ckpt.get("live_model", ckpt["model"])
+        if "live_model" in ckpt and not args.swa:
+            raise SystemExit(f"{ckpt_path} is a weight-averaging run: resume it with --swa")
         prepare_state_for(model, live)
         model.load_state_dict(live)
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -389,7 +391,8 @@ def main(args):
     if args.swa and swa_model is None:
         swa_model = AveragedModel(model)
     if args.eval_only:
-        print(json.dumps(evaluate(model, criterion, val_loader, args)))
+        print(json.dumps(evaluate(model if swa_model is None else swa_model.module, criterion,
+                                  val_loader, args)))
         return
 
     epoch, last_plot = start_epoch, 0.0

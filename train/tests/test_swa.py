@@ -58,6 +58,9 @@ def test_swa_run_resumes_like_an_uninterrupted_one(folder, tmp_path):  # noqa: F
     # The saved model is the average, not the weights training goes on from.
     k = "blocks.0.conv1.weight"
     assert not torch.allclose(a["model"][k], a["live_model"][k])
+    # Resuming it without --swa would train the live weights and save them over the average.
+    with pytest.raises(AssertionError, match="resume it with --swa"):
+        run_train(folder, tmp_path / "split", "--epochs", "3", "--resume")
     h = a["history"][-1]
     assert {"val_top1", "live_val_top1"} <= set(h)
     assert a["accuracy"]["top1"] == h["val_top1"]
