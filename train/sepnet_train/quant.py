@@ -130,24 +130,16 @@ class PatternConv2d(nn.Conv2d):
 
         ``ste``: α trains and the pattern follows the signs of the still-trainable real weight.
         """
-        if self.binarized:
-            # Refining an already-binarized layer (a B checkpoint): keep its pattern and its
-            # trained α; only the mode changes. Recomputing α = mean|W| would undo the refinement.
-            if method not in ("alpha", "offset", "ste"):
-                raise ValueError(f"unknown binarization method {method!r}")
-            self.alpha.requires_grad_(method != "offset")
-            self.learn_pattern = method == "ste"
-            self.weight.requires_grad_(self.learn_pattern)
-            return
-        w = self.weight.detach()
-        if method in ("alpha", "ste"):
-            b, a = binarize_alpha(w)
-        elif method == "offset":
-            b, a = binarize_offset(w, offset)
-        else:
+        if method not in ("alpha", "offset", "ste"):
             raise ValueError(f"unknown binarization method {method!r}")
-        self.pattern = b.clone()
-        self.alpha = nn.Parameter(a.clone(), requires_grad=(method != "offset"))
+        # An already-binarized layer (refining a B checkpoint) keeps its pattern and trained α;
+        # only the mode changes. Recomputing α = mean|W| would undo the refinement.
+        if not self.binarized:
+            w = self.weight.detach()
+            b, a = binarize_offset(w, offset) if method == "offset" else binarize_alpha(w)
+            self.pattern = b.clone()
+            self.alpha = nn.Parameter(a.clone())
+        self.alpha.requires_grad_(method != "offset")
         self.learn_pattern = method == "ste"
         self.weight.requires_grad_(self.learn_pattern)
 

@@ -282,12 +282,9 @@ def _schedule(run: dict) -> str:
     return f"{lr} {a.get('lr_schedule') or 'cosine'}"
 
 
-def _start(run: dict) -> str:
+def _start(run: dict, top1) -> str:
     src = run["extra"].get("finetuned_from")
-    top1 = (run["extra"].get("source_accuracy") or {}).get("top1")
-    if not src:
-        return "–"
-    return f"`{Path(src).parent.name}` ({pct(top1)})"
+    return f"`{Path(src).parent.name}` ({pct(top1)})" if src else "–"
 
 
 def render_refinements(results: Path) -> str:
@@ -311,7 +308,7 @@ def render_refinements(results: Path) -> str:
         fine = _run_final(run)
         change = f"{100 * (fine - src):+.2f} pt" if src is not None and fine is not None else "–"
         after = pct(_after(run)) if method != "none" else "n/a"
-        lines.append(f"| `{name}` | {_start(run)} | {patterns} | {loss} | "
+        lines.append(f"| `{name}` | {_start(run, src)} | {patterns} | {loss} | "
                      f"{run['epochs_done']}{_progress(run)} | {after} | "
                      f"{pct(run['history'][-1].get('train_top1'))} | {pct(fine)} | {change} |")
     return "\n".join(lines)

@@ -364,7 +364,6 @@ def main(args):
 
     optimizer = torch.optim.SGD(param_groups(model, args.wd), lr=args.lr, momentum=args.momentum,
                                 nesterov=args.nesterov)
-    swa_model = None
     if resume:
         ckpt = load_checkpoint(ckpt_path, args.device)
         # An SWA checkpoint's "model" is the average (what is exported); the weights training
@@ -376,10 +375,6 @@ def main(args):
         model.load_state_dict(live)
         optimizer.load_state_dict(ckpt["optimizer"])
         history, start_epoch, extra = ckpt["history"], ckpt["epoch"] + 1, ckpt.get("extra", {})
-        if args.swa:
-            swa_model = AveragedModel(model)
-            swa_model.module.load_state_dict(ckpt["model"])
-            swa_model.n_averaged.fill_(extra["swa_averaged"])
         if is_main():
             print(f"resumed from {ckpt_path} at epoch {start_epoch}")
 
@@ -388,26 +383,27 @@ def main(args):
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[args.device] if args.device.startswith("cuda") else None)
 
-    if args.swa and swa_model is None:
-        swa_model = AveragedModel(model)
+    swa_model = AveragedModel(model) if args.swa else None  # after the resume: same layers
+    if swa_model is not None and resume:
+        swa_model.module.load_state_dict(ckpt["model"])
+        swa_model.n_averaged.fill_(extra["swa_averaged"])
+    kept = model if swa_model is None else swa_model.module  # evaluated, saved and exported
     if args.eval_only:
-        print(json.dumps(evaluate(model if swa_model is None else swa_model.module, criterion,
-                                  val_loader, args)))
+        print(json.dumps(evaluate(kept, criterion, val_loader, args)))
         return
 
     epoch, last_plot = start_epoch, 0.0
     while epoch < args.epochs:
         t0 = time.time()
         tr = train_one_epoch(ddp_model, criterion, optimizer, train_loader, epoch, args, teacher)
+        live = {}
         if swa_model is not None:
-            live_va = evaluate(model, criterion, val_loader, args)
+            live = {"live_" + k: v for k, v in evaluate(model, criterion, val_loader, args).items()
+                    if k != "val_n"}
             swa_update(swa_model, model, train_loader, epoch, args.swa_bn_batches)
             extra["swa_averaged"] = int(swa_model.n_averaged)
-            va = evaluate(swa_model.module, criterion, val_loader, args)
-            tr.update({"live_" + k: v for k, v in live_va.items() if k != "val_n"})
-        else:
-            va = evaluate(model, criterion, val_loader, args)
-        row = {"epoch": epoch, "lr": lr_at(args, epoch + 1 - 1e-9), **tr, **va,
+        va = evaluate(kept, criterion, val_loader, args)
+        row = {"epoch": epoch, "lr": lr_at(args, epoch + 1 - 1e-9), **tr, **live, **va,
                "seconds": round(time.time() - t0, 1)}
         history.append(row)
         # Judged again at epoch 4: runs sharing a GPU slow each other as the others warm up.
@@ -416,8 +412,7 @@ def main(args):
         args_dict = {k: v for k, v in vars(args).items() if k not in ("rank", "world_size")}
         if is_main():
             print(json.dumps(row), flush=True)
-            saved = model if swa_model is None else swa_model.module
-            ckpt = {"model": saved.state_dict(), "optimizer": optimizer.state_dict(),
+            ckpt = {"model": kept.state_dict(), "optimizer": optimizer.state_dict(),
                     "epoch": epoch, "args": args_dict, "history": history, "extra": extra,
                     "classes": classes,
                     "accuracy": {"split": f"val{args.val_per_class * len(classes)}",
