@@ -97,6 +97,14 @@ has resnet20_proj3_b_authors && $T --model resnet20_proj3 \
   --lr-schedule step --wd 1e-4 --epochs 26 --binarize offset --offset 0.09 \
   --output-dir "$RUNS/resnet20_proj3-B-authors"
 
+# Session 10 (this CPU): a short R (--deadline fitted it to 23 epochs, 1 warm-up), then the
+# patterns learned through a straight-through estimator (--binarize ste) instead of frozen, crop +
+# flip only (frozen-pattern ResNet-20 refinements underfit), --deadline fitted to the epochs below.
+has resnet20_proj3_r_cpu && $T --model resnet20_proj3 --epochs 23 --lr 0.1 --warmup-epochs 1 $AUG \
+  --output-dir "$RUNS/resnet20_proj3-R-cpu"
+has resnet20_proj3_b_ste && $T --model resnet20_proj3 \
+  --finetune-from "$RUNS/resnet20_proj3-R-cpu/checkpoint.pth" --binarize ste --lr 0.02 \
+  --warmup-epochs 0 --epochs 68 --output-dir "$RUNS/resnet20_proj3-B-ste"
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then
   python -m sepnet_train.analysis --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --out ../docs/figures/sepnet_cifar

@@ -44,7 +44,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # the patterns learned through a straight-through estimator (--binarize ste)
         "sepnet_cifar-B-kd", "sepnet_cifar-B-ste",
         # stochastic weight averaging (--swa) of the R and of the learned-pattern B
-        "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-swa")
+        "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-swa",
+        # session 10 (this CPU): a short resnet20_proj3 R, refined with learned patterns
+        "resnet20_proj3-R-cpu", "resnet20_proj3-B-ste")
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -272,6 +274,8 @@ def render_ablation(results: Path) -> str:
 # and weight averaging continuing from the R and from the learned-pattern B.
 REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
                "sepnet_cifar-R-swa")
+# ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
+REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste")
 
 
 def _schedule(run: dict) -> str:
@@ -279,7 +283,8 @@ def _schedule(run: dict) -> str:
     lr = "lr ?" if a.get("lr") is None else f"lr {a['lr']:g}"
     if a.get("swa"):
         return f"weights averaged each epoch (SWA), {lr} constant"
-    return f"{lr} {a.get('lr_schedule') or 'cosine'}"
+    wd = "" if a.get("wd") in (None, 5e-4) else f", wd {a['wd']:g}"
+    return f"{lr} {a.get('lr_schedule') or 'cosine'}{wd}"
 
 
 def _start(run: dict, top1) -> str:
@@ -287,19 +292,20 @@ def _start(run: dict, top1) -> str:
     return f"`{Path(src).parent.name}` ({pct(top1)})" if src else "–"
 
 
-def render_refinements(results: Path) -> str:
+def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> str:
     """The paper's refinement (labels only, patterns frozen) beside the variants tried on it."""
     lines = ["| run | starts from | patterns | loss, schedule | epochs | right after binarization | "
              "train top-1 (augmented) | val top-1 | change from its start |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for name in REFINEMENTS:
+    for name in names:
         run = _load(results / "runs" / f"{name}.json")
         if not run:
             lines.append(f"| `{name}` | – | – | – | not run | – | – | – | – |")
             continue
         method = run["args"].get("binarize") or "none"
-        patterns = {"ste": "learned (straight-through)", "none": "none (real-valued)"}.get(
-            method, "frozen (paper)")
+        patterns = {"ste": "learned (straight-through)", "none": "none (real-valued)",
+                    "offset": f"frozen, fixed offset {run['args'].get('offset') or 0.09:g} (authors)"
+                    }.get(method, "frozen (paper)")
         t = run["extra"].get("teacher")
         loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × teacher (T = "
                 f"{t['temperature']:g})" if t else "labels only")
@@ -365,6 +371,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "projections": render_projections(results),
             "ablation": render_ablation(results),
             "refinements": render_refinements(results),
+            "refinements_resnet20": render_refinements(results, REFINEMENTS_RESNET20),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
             "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}
 

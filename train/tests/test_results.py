@@ -170,3 +170,25 @@ def test_refinements_table_puts_each_variant_beside_the_papers_refinement(tmp_pa
     assert ("| `sepnet_cifar-R-swa` | `sepnet_cifar-R` (90.82%) | none (real-valued) | labels only, "
             "crop + flip; weights averaged each epoch (SWA), lr 0.005 constant | 20 | n/a | 91.00% "
             "| 91.20% | +0.38 pt |") in table
+
+
+def test_resnet20_refinements_name_the_authors_offset_and_weight_decay(tmp_path):
+    runs, res = tmp_path / "runs", tmp_path / "results"
+    for name, method, sched, wd in (("resnet20_proj3-B-authors", "offset", "step", 1e-4),
+                                    ("resnet20_proj3-B-ste", "ste", "cosine", 5e-4)):
+        fake_run(runs, name, 26, 26, 0.8302, after=0.1044, binarize=method)
+        ck = torch.load(runs / name / "checkpoint.pth", weights_only=False)
+        ck["extra"]["source_accuracy"] = {"top1": 0.9026}
+        ck["extra"]["finetuned_from"] = "/x/resnet20_proj3-R/checkpoint.pth"
+        ck["args"].update(lr=0.01, lr_schedule=sched, wd=wd, offset=0.09)
+        ck["history"][-1]["train_top1"] = 0.8648
+        torch.save(ck, runs / name / "checkpoint.pth")
+    R.collect(runs, res)
+    table = R.render_refinements(res, R.REFINEMENTS_RESNET20)
+    assert "| `resnet20_proj3-B-plain` | – | – | – | not run |" in table
+    assert ("| `resnet20_proj3-B-authors` | `resnet20_proj3-R` (90.26%) | frozen, fixed offset 0.09 "
+            "(authors) | labels only, crop + flip; lr 0.01 step, wd 0.0001 | 26 | 10.44% | 86.48% | "
+            "83.02% | -7.24 pt |") in table
+    assert ("| `resnet20_proj3-B-ste` | `resnet20_proj3-R` (90.26%) | learned (straight-through) | "
+            "labels only, crop + flip; lr 0.01 cosine | 26 |") in table
+    assert "refinements_resnet20" in R.render_all(res, tmp_path / "none.json", tmp_path)
