@@ -105,11 +105,25 @@ has resnet20_proj3_r_cpu && $T --model resnet20_proj3 --epochs 23 --lr 0.1 --war
 has resnet20_proj3_b_ste && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-cpu/checkpoint.pth" --binarize ste --lr 0.02 \
   --warmup-epochs 0 --epochs 68 --output-dir "$RUNS/resnet20_proj3-B-ste"
+# Its real bit-packed (B) and int8 (BQ) files, evaluated through the PyTorch reader and the engine
+# (not committed: the page ships sepnet_cifar).
+if has resnet20_proj3_ste_export; then
+  X="$RUNS/exports-resnet20"
+  for v in B BQ; do
+    python -m sepnet_train.export --evaluate --manifest "$X/manifest.json" --variant $v \
+      --checkpoint "$RUNS/resnet20_proj3-B-ste/checkpoint.pth" --out "$X/resnet20_proj3-ste-${v,,}.sepnet"
+  done
+  python -m sepnet_train.check_engine --manifest "$X/manifest.json" --per-class 500 \
+    --json-out ../docs/results/engine_eval_resnet20_ste.json
+fi
+
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then
   python -m sepnet_train.analysis --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --out ../docs/figures/sepnet_cifar
   python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20-R/checkpoint.pth" --out ../docs/figures/resnet20
   python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20_proj3-R/checkpoint.pth" --out ../docs/figures/resnet20_proj3 --no-figure
+  python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20_proj3-R-cpu/checkpoint.pth" \
+    --flips "$RUNS/resnet20_proj3-B-ste/checkpoint.pth" --out ../docs/figures/resnet20_proj3-cpu --no-figure
 fi
 
 # docs/RESULTS.md's tables, regenerated from the runs, the manifest and the measurements above.

@@ -191,7 +191,7 @@ def render_projections(results: Path) -> str:
     """1x1 against 3x3 projection shortcuts (the authors' layout), stage by stage."""
     runs = {k: _load(results / "runs" / f"{k}.json") for k in (
         "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain",
-        "resnet20_proj3-B-authors")}
+        "resnet20_proj3-B-authors", "resnet20_proj3-B-ste")}
     r1, b1, r3, b3 = (runs[k] for k in (
         "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain"))
 
@@ -218,6 +218,9 @@ def render_projections(results: Path) -> str:
          (None, "resnet20_proj3-B-authors"), "after", None),
         ("refined as the authors: offset 0.09, wd 1e-4, step lr, no Cutout", _run_final,
          (None, "resnet20_proj3-B-authors"), "refined", "refined"),
+        # ours: patterns learned (straight-through), from a shorter R of its own (session 10)
+        ("refined with learned patterns (ours), alpha, no Cutout, from a shorter R", _run_final,
+         (None, "resnet20_proj3-B-ste"), "refined", "refined"),
     ):
         one, three = runs.get(one), runs.get(three)
         if target:
@@ -342,13 +345,14 @@ BINARIZATION_PAIRS = (  # (model, R analysis under docs/figures, its fine-tuned 
     ("resnet20_proj3", "superseded/resnet20_proj3-session5",
      "superseded/session5-resnet20_proj3-B-plain"),
     ("resnet20_proj3", "resnet20_proj3", "resnet20_proj3-B-plain"),
+    ("resnet20_proj3", "resnet20_proj3-cpu", "resnet20_proj3-B-ste"),  # learned patterns
 )
 
 
 def render_binarization(results: Path, figures: Path) -> str:
     """Each R's scale-free binarization error beside what its fine-tuned binarized model lost."""
     lines = ["| model | R epochs | R val top-1 | relative error of the pattern convs | "
-             "B / refined (alpha), val top-1 | lost |", "|---|---|---|---|---|---|"]
+             "B / refined (alpha unless noted), val top-1 | lost |", "|---|---|---|---|---|---|"]
     for model, fig, run_name in BINARIZATION_PAIRS:
         r, b = _load(figures / f"{fig}.json"), _load(results / "runs" / f"{run_name}.json")
         if not r or "patterns" not in r:
@@ -356,7 +360,8 @@ def render_binarization(results: Path, figures: Path) -> str:
         rel = r["patterns"]
         fine = _run_final(b)
         lost = f"{100 * (r['val_top1'] - fine):.2f} pt" if fine is not None else "–"
-        fine_cell = f"{pct(fine)} ({b['epochs_done']} ep)" if fine is not None else "–"
+        how = ", learned patterns" if b and b["args"].get("binarize") == "ste" else ""
+        fine_cell = f"{pct(fine)} ({b['epochs_done']} ep{how})" if fine is not None else "–"
         lines.append(f"| {model} | {r['epochs']} | {pct(r['val_top1'])} | "
                      f"{rel['mean_relative_error']:.3f} ({rel['layers']} layers) | "
                      f"{fine_cell} | {lost} |")

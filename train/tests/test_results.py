@@ -118,6 +118,9 @@ def test_projection_table_sets_both_layouts_side_by_side(tmp_path):
     assert "| right after binarization, offset 0.09 | – | 11.00% | 15.46% | – | measured |" in table
     assert ("| refined as the authors: offset 0.09, wd 1e-4, step lr, no Cutout | – | "
             "86.00% (30 ep) | 86.49% | ≥ 88.0% | missed by 2.00 pt |") in table
+    table = table_with("resnet20_proj3-B-ste", 68, 68, 0.8810, after=0.1038, binarize="ste")
+    assert ("| refined with learned patterns (ours), alpha, no Cutout, from a shorter R | – | "
+            "88.10% (68 ep) | 86.49% | ≥ 88.0% | met |") in table
 
 
 def test_binarization_table_pairs_each_r_with_its_refinement(tmp_path):
@@ -131,6 +134,14 @@ def test_binarization_table_pairs_each_r_with_its_refinement(tmp_path):
     table = R.render_binarization(res, figs)
     assert "| sepnet_cifar | 146 | 90.82% | 0.394 (11 layers) | 89.44% (32 ep) | 1.38 pt |" in table
     assert len(table.splitlines()) == 3  # header, rule, the one complete pair
+    # a learned-pattern refinement says so
+    fake_run(runs, "resnet20_proj3-B-ste", 68, 68, 0.8800, after=0.1038, binarize="ste")
+    R.collect(runs, res)
+    (figs / "resnet20_proj3-cpu.json").write_text(json.dumps({
+        "epochs": 23, "val_top1": 0.8562, "patterns": {"layers": 18, "mean_relative_error": 0.37}}))
+    table = R.render_binarization(res, figs)
+    assert ("| resnet20_proj3 | 23 | 85.62% | 0.370 (18 layers) | 88.00% (68 ep, learned patterns)"
+            " | -2.38 pt |") in table
 
 
 def test_refinements_table_puts_each_variant_beside_the_papers_refinement(tmp_path):
