@@ -99,12 +99,12 @@ has resnet20_proj3_b_authors && $T --model resnet20_proj3 \
 
 # Session 10 (this CPU): a short R (--deadline fitted it to 23 epochs, 1 warm-up), then the
 # patterns learned through a straight-through estimator (--binarize ste) instead of frozen, crop +
-# flip only (frozen-pattern ResNet-20 refinements underfit), --deadline fitted to the epochs below.
+# flip only (frozen-pattern ResNet-20 refinements underfit), --deadline fitted it to 63 epochs.
 has resnet20_proj3_r_cpu && $T --model resnet20_proj3 --epochs 23 --lr 0.1 --warmup-epochs 1 $AUG \
   --output-dir "$RUNS/resnet20_proj3-R-cpu"
 has resnet20_proj3_b_ste && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-cpu/checkpoint.pth" --binarize ste --lr 0.02 \
-  --warmup-epochs 0 --epochs 68 --output-dir "$RUNS/resnet20_proj3-B-ste"
+  --warmup-epochs 0 --epochs 63 --output-dir "$RUNS/resnet20_proj3-B-ste"
 # Its real bit-packed (B) and int8 (BQ) files, evaluated through the PyTorch reader and the engine
 # (not committed: the page ships sepnet_cifar).
 if has resnet20_proj3_ste_export; then
