@@ -105,13 +105,20 @@ has resnet20_proj3_r_cpu && $T --model resnet20_proj3 --epochs 23 --lr 0.1 --war
 has resnet20_proj3_b_ste && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-cpu/checkpoint.pth" --binarize ste --lr 0.02 \
   --warmup-epochs 0 --epochs 63 --output-dir "$RUNS/resnet20_proj3-B-ste"
+# ... then its weights averaged (SWA, as sepnet_b_ste_swa; --deadline fitted it to 10 epochs).
+has resnet20_proj3_b_ste_swa && $T --model resnet20_proj3 \
+  --finetune-from "$RUNS/resnet20_proj3-B-ste/checkpoint.pth" --binarize ste --swa \
+  --lr-schedule constant --warmup-epochs 0.3 --swa-bn-batches 100 --lr 0.005 --epochs 10 \
+  --output-dir "$RUNS/resnet20_proj3-B-ste-swa"
 # Its real bit-packed (B) and int8 (BQ) files, evaluated through the PyTorch reader and the engine
 # (not committed: the page ships sepnet_cifar).
 if has resnet20_proj3_ste_export; then
   X="$RUNS/exports-resnet20"
-  for v in B BQ; do
-    python -m sepnet_train.export --evaluate --manifest "$X/manifest.json" --variant $v \
-      --checkpoint "$RUNS/resnet20_proj3-B-ste/checkpoint.pth" --out "$X/resnet20_proj3-ste-${v,,}.sepnet"
+  for run in ste ste-swa; do
+    for v in B BQ; do
+      python -m sepnet_train.export --evaluate --manifest "$X/manifest.json" --variant $v \
+        --checkpoint "$RUNS/resnet20_proj3-B-$run/checkpoint.pth" --out "$X/resnet20_proj3-$run-${v,,}.sepnet"
+    done
   done
   python -m sepnet_train.check_engine --manifest "$X/manifest.json" --per-class 500 \
     --json-out ../docs/results/engine_eval_resnet20_ste.json

@@ -46,7 +46,7 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # stochastic weight averaging (--swa) of the R and of the learned-pattern B
         "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-swa",
         # session 10 (this CPU): a short resnet20_proj3 R, refined with learned patterns
-        "resnet20_proj3-R-cpu", "resnet20_proj3-B-ste")
+        "resnet20_proj3-R-cpu", "resnet20_proj3-B-ste", "resnet20_proj3-B-ste-swa")
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -278,7 +278,8 @@ def render_ablation(results: Path) -> str:
 REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
                "sepnet_cifar-R-swa")
 # ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
-REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste")
+REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste",
+                        "resnet20_proj3-B-ste-swa")
 
 
 def _schedule(run: dict) -> str:
