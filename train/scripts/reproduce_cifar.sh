@@ -44,11 +44,11 @@ has sepnet_b_ste && $T --model sepnet_cifar --finetune-from "$RREC" $AUG \
 # Session 9: stochastic weight averaging (--swa: constant lr, the weights averaged at each epoch's
 # end, batch norm re-estimated) from the recovered R and from the learned-pattern B; the two ran
 # side by side with one thread each and --deadline fitted both to 17 epochs.
-SWA="--swa --lr-schedule constant --warmup-epochs 0.3 --swa-bn-batches 100 --epochs 17"
-has sepnet_r_swa && $T --model sepnet_cifar --finetune-from "$RREC" $AUG $SWA --lr 0.03 \
+SWA="--swa --lr-schedule constant --warmup-epochs 0.3 --swa-bn-batches 100"
+has sepnet_r_swa && $T --model sepnet_cifar --finetune-from "$RREC" $AUG $SWA --epochs 17 --lr 0.03 \
   --output-dir "$RUNS/sepnet_cifar-R-swa"
 has sepnet_b_ste_swa && $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-B-ste/checkpoint.pth" \
-  $AUG --binarize ste --policy all $SWA --lr 0.005 --output-dir "$RUNS/sepnet_cifar-B-ste-swa"
+  $AUG --binarize ste --policy all $SWA --epochs 17 --lr 0.005 --output-dir "$RUNS/sepnet_cifar-B-ste-swa"
 has sepnet_r_plain && $T --model sepnet_cifar --epochs 44 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/sepnet_cifar-R-plain"
 if has sepnet_export; then
   E="python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json"
@@ -107,9 +107,8 @@ has resnet20_proj3_b_ste && $T --model resnet20_proj3 \
   --warmup-epochs 0 --epochs 63 --output-dir "$RUNS/resnet20_proj3-B-ste"
 # ... then its weights averaged (SWA, as sepnet_b_ste_swa; --deadline fitted it to 10 epochs).
 has resnet20_proj3_b_ste_swa && $T --model resnet20_proj3 \
-  --finetune-from "$RUNS/resnet20_proj3-B-ste/checkpoint.pth" --binarize ste --swa \
-  --lr-schedule constant --warmup-epochs 0.3 --swa-bn-batches 100 --lr 0.005 --epochs 10 \
-  --output-dir "$RUNS/resnet20_proj3-B-ste-swa"
+  --finetune-from "$RUNS/resnet20_proj3-B-ste/checkpoint.pth" --binarize ste $SWA --epochs 10 \
+  --lr 0.005 --output-dir "$RUNS/resnet20_proj3-B-ste-swa"
 # Its real bit-packed (B) and int8 (BQ) files, evaluated through the PyTorch reader and the engine
 # (not committed: the page ships sepnet_cifar).
 if has resnet20_proj3_ste_export; then
