@@ -7,6 +7,10 @@
 # then SKIP_R=1 B_BATCH=128 B_EPOCHS=120 BUDGET=230 with RUNS holding the two R checkpoints.
 # Learned patterns for sepnet_cifar from the committed R file on a fresh machine:
 # SKIP_R=1 CHAINS=sepnet PLAIN=0 B_METHOD=ste B_BATCH=128 B_EPOCHS=100 BUDGET=500.
+# Session 11 (the refined ResNet-20 that meets 88%), two calls on one warm machine:
+# BUDGET=530 CHAINS="resnet20_proj3 resnet20_proj3_r128" PLAIN=0 R_SHARE=55 R_EPOCHS=300
+# B_METHOD=ste B_BATCH=128 B_LR=0.02 B_EPOCHS=300, then BUDGET=270 CHAINS="resnet20_proj3_r128
+# sepnet" SKIP_R=1 (same B_*): folders unpacked as *-h200 (results.py's H200_STARTS).
 # SWA_EPOCHS=N adds weight averaging after each B refinement (train.py --swa, into *-swa folders),
 # in the last SWA_SHARE % of the budget.
 #
@@ -55,7 +59,7 @@ snapshot() {  # 7 tars: $OUT brings back at most 8 files, 16 MiB each (a sepnet 
   pack_runs sepnet_cifar-R-plain sepnet_cifar-R-plain
   pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain resnet20-B-ste
   pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain resnet20_proj3-B-plain-ste \
-    resnet20_proj3-B-plain-swa resnet20_proj3-B-plain-ste-swa
+    resnet20_proj3-B-plain-swa resnet20_proj3-B-plain-ste-swa resnet20_proj3-R128 resnet20_proj3-R128-B-ste
   tar -cf "$OUT/logs.tar.part" -C "$RUNS" logs && mv "$OUT/logs.tar.part" "$OUT/logs.tar"
 }
 pack_runs() {
@@ -77,7 +81,8 @@ R="$R --wd 5e-4 --deadline $(at "$R_SHARE")"
 # The binarized fine-tunes may take their own batch (B_BATCH); SKIP_R=1 runs only them, from R
 # checkpoints already in $RUNS (session 6's second call: B_BATCH=128 B_EPOCHS=120 BUDGET=230).
 B_BATCH=${B_BATCH:-$BATCH}
-B="--epochs ${B_EPOCHS:-30} --batch-size $B_BATCH --lr $(BATCH=$B_BATCH; scaled 0.01) --warmup-epochs 0"
+# B_LR: the refinements' peak lr at batch 128 (scaled to B_BATCH); 0.02 is the learned-pattern CPU run's.
+B="--epochs ${B_EPOCHS:-30} --batch-size $B_BATCH --lr $(BATCH=$B_BATCH; scaled "${B_LR:-0.01}") --warmup-epochs 0"
 # SWA_EPOCHS>0: the refinements end at (100 - SWA_SHARE) % of the budget, weight averaging
 # (constant lr, half the refinement's peak) takes the rest.
 SWA_EPOCHS=${SWA_EPOCHS:-0}
@@ -96,7 +101,9 @@ swa() {  # swa MODEL B_RUN_FOLDER [extra flags]: average on from a finished refi
 # (resnet20's offset arm is the repository's method and stays as it is).
 B_METHOD=${B_METHOD:-alpha}
 BSUF=$([ "$B_METHOD" = ste ] && echo -ste || true)
+SEPNET_SKIP_R=${SEPNET_SKIP_R:-${SKIP_R:-0}}  # SEP-Net's R may be skipped alone (from the committed file)
 sepnet() {
+  local SKIP_R=$SEPNET_SKIP_R
   if [ "${SKIP_R:-0}" = 1 ] && [ ! -f "$RUNS/sepnet_cifar-R/checkpoint.pth" ]; then
     # No R checkpoint on a fresh machine: rebuild it from the committed R file (recover.py).
     python3 -m sepnet_train.recover ../www/models/sepnet_cifar-r.sepnet --data-path "$DATA" \
@@ -121,12 +128,25 @@ resnet20_proj3() {
     --binarize "$B_METHOD" --output-dir "$RUNS/resnet20_proj3-B-plain$BSUF"
   swa resnet20_proj3 "resnet20_proj3-B-plain$BSUF"
 }
+# resnet20_proj3 R at batch 128 (lr 0.1, the CPU recipe), alone until R128_SHARE % of the budget;
+# below 100 the learned-pattern refinement ($B, crop + flip only) follows in the rest. With
+# SKIP_R=1 only the refinement runs, from resnet20_proj3-R128 in $RUNS (session 11's second call).
+R128_SHARE=${R128_SHARE:-100}
+resnet20_proj3_r128() {
+  [ "${SKIP_R:-0}" = 1 ] || $T --model resnet20_proj3 --epochs 300 --batch-size 128 --lr 0.1 \
+    --warmup-epochs 1 --wd 5e-4 $AUG --deadline "$(at "$R128_SHARE")" \
+    --output-dir "$RUNS/resnet20_proj3-R128"
+  [ "$R128_SHARE" -lt 100 ] || [ "${SKIP_R:-0}" = 1 ] || return 0
+  $T --model resnet20_proj3 --finetune-from "$RUNS/resnet20_proj3-R128/checkpoint.pth" $B \
+    --binarize ste --output-dir "$RUNS/resnet20_proj3-R128-B-ste"
+}
 local pids=() chain
 for chain in ${CHAINS:-sepnet resnet20}; do  # CHAINS=sepnet PLAIN=0: SEP-Net alone, most epochs
   case $chain in
     sepnet) sepnet > "$LOGS/sepnet_cifar.log" 2>&1 & pids+=($!) ;;
     resnet20) resnet20 > "$LOGS/resnet20.log" 2>&1 & pids+=($!) ;;
     resnet20_proj3) resnet20_proj3 > "$LOGS/resnet20_proj3.log" 2>&1 & pids+=($!) ;;
+    resnet20_proj3_r128) resnet20_proj3_r128 > "$LOGS/resnet20_proj3_r128.log" 2>&1 & pids+=($!) ;;
     *) echo "unknown chain $chain" >&2 ;;
   esac
 done

@@ -123,6 +123,41 @@ if has resnet20_proj3_ste_export; then
     --json-out ../docs/results/engine_eval_resnet20_ste.json
 fi
 
+# Session 11: one lent H200 trained these (scripts/device_train.sh, its header gives both calls):
+# resnet20_proj3 R at batch 512 (--deadline: 168 epochs) refined with learned patterns (30 epochs
+# at batch 128, lr 0.02), an R at batch 128 (80 epochs) refined the same way (33 epochs), and
+# sepnet_cifar's learned-pattern B from the committed R file (20 epochs, lr 0.02, Cutout +
+# smoothing). Its run folders are unpacked into $RUNS as resnet20_proj3-R-h200,
+# resnet20_proj3-B-ste-h200, resnet20_proj3-R128-h200, resnet20_proj3-R128-B-ste-h200 and
+# sepnet_cifar-B-ste-h200. This CPU then averaged the first R's weights (SWA, as sepnet_r_swa;
+# --deadline fitted the epochs), and exports and checks every file in both readers.
+has resnet20_proj3_r_h200_swa && $T --model resnet20_proj3 \
+  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $AUG $SWA --epochs SWA_EPOCHS_H200 \
+  --lr 0.03 --output-dir "$RUNS/resnet20_proj3-R-h200-swa"
+# The same refinement of that R again, on this CPU with another seed: how far one seed moves it.
+has resnet20_proj3_b_ste_h200_seed1 && $T --model resnet20_proj3 \
+  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" --binarize ste --lr 0.02 \
+  --warmup-epochs 0 --epochs 30 --seed 1 --output-dir "$RUNS/resnet20_proj3-B-ste-h200-seed1"
+if has h200_export; then
+  X="$RUNS/exports-h200"
+  for spec in "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
+      "resnet20_proj3-B-ste-h200 B resnet20_proj3-ste-h200-b" \
+      "resnet20_proj3-B-ste-h200 BQ resnet20_proj3-ste-h200-bq" \
+      "resnet20_proj3-R128-B-ste-h200 B resnet20_proj3-r128-ste-h200-b" \
+      "resnet20_proj3-R128-B-ste-h200 BQ resnet20_proj3-r128-ste-h200-bq" \
+      "sepnet_cifar-B-ste-h200 B sepnet_cifar-ste-h200-b" \
+      "sepnet_cifar-B-ste-h200 BQ sepnet_cifar-ste-h200-bq" \
+      "resnet20_proj3-B-ste-h200-seed1 B resnet20_proj3-ste-h200-seed1-b" \
+      "resnet20_proj3-B-ste-h200-seed1 BQ resnet20_proj3-ste-h200-seed1-bq" \
+      "resnet20_proj3-R-h200-swa R resnet20_proj3-h200-swa-r"; do
+    set -- $spec
+    python -m sepnet_train.export --evaluate --manifest "$X/manifest.json" --variant "$2" \
+      --checkpoint "$RUNS/$1/checkpoint.pth" --out "$X/$3.sepnet"
+  done
+  python -m sepnet_train.check_engine --manifest "$X/manifest.json" --per-class 500 \
+    --json-out ../docs/results/engine_eval_h200.json
+fi
+
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then
   python -m sepnet_train.analysis --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --out ../docs/figures/sepnet_cifar
@@ -130,6 +165,8 @@ if has analysis; then
   python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20_proj3-R/checkpoint.pth" --out ../docs/figures/resnet20_proj3 --no-figure
   python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20_proj3-R-cpu/checkpoint.pth" \
     --flips "$RUNS/resnet20_proj3-B-ste/checkpoint.pth" --out ../docs/figures/resnet20_proj3-cpu --no-figure
+  python -m sepnet_train.analysis --checkpoint "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" \
+    --flips "$RUNS/resnet20_proj3-B-ste-h200/checkpoint.pth" --out ../docs/figures/resnet20_proj3-h200 --no-figure
 fi
 
 # docs/RESULTS.md's tables, regenerated from the runs, the manifest and the measurements above.

@@ -46,7 +46,21 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # stochastic weight averaging (--swa) of the R and of the learned-pattern B
         "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-swa",
         # session 10 (this CPU): a short resnet20_proj3 R, refined with learned patterns
-        "resnet20_proj3-R-cpu", "resnet20_proj3-B-ste", "resnet20_proj3-B-ste-swa")
+        "resnet20_proj3-R-cpu", "resnet20_proj3-B-ste", "resnet20_proj3-B-ste-swa",
+        # session 11 (an H200, device_train.sh; unpacked under these names, see H200_STARTS):
+        # resnet20_proj3 R at batch 512 and at 128, each refined with learned patterns, the first
+        # R's weights averaged on this CPU, and sepnet_cifar's learned-pattern B from its R file
+        "resnet20_proj3-R-h200", "resnet20_proj3-B-ste-h200", "resnet20_proj3-R128-h200",
+        "resnet20_proj3-R128-B-ste-h200", "resnet20_proj3-R-h200-swa", "sepnet_cifar-B-ste-h200",
+        # the learned-pattern refinement of that R again, on this CPU with another seed
+        "resnet20_proj3-B-ste-h200-seed1")
+# device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
+# were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
+# names the device's folder. What each refinement really started from:
+H200_STARTS = {"resnet20_proj3-B-ste-h200": "resnet20_proj3-R-h200",
+               "resnet20_proj3-R128-B-ste-h200": "resnet20_proj3-R128-h200",
+               "sepnet_cifar-B-ste-h200": "sepnet_cifar-R-recovered",
+               "resnet20_proj3-B-ste-h200-seed1": "resnet20_proj3-R-h200"}
 
 
 def summarize_run(run_dir: Path) -> dict | None:
@@ -191,7 +205,8 @@ def render_projections(results: Path) -> str:
     """1x1 against 3x3 projection shortcuts (the authors' layout), stage by stage."""
     runs = {k: _load(results / "runs" / f"{k}.json") for k in (
         "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain",
-        "resnet20_proj3-B-authors", "resnet20_proj3-B-ste")}
+        "resnet20_proj3-B-authors", "resnet20_proj3-B-ste", "resnet20_proj3-R-h200",
+        "resnet20_proj3-R-h200-swa", "resnet20_proj3-B-ste-h200", "resnet20_proj3-B-ste-h200-seed1")}
     r1, b1, r3, b3 = (runs[k] for k in (
         "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain"))
 
@@ -221,6 +236,14 @@ def render_projections(results: Path) -> str:
         # ours: patterns learned (straight-through), from a shorter R of its own (session 10)
         ("refined with learned patterns (ours), alpha, no Cutout, from a shorter R", _run_final,
          (None, "resnet20_proj3-B-ste"), "refined", "refined"),
+        # session 11 (an H200): a new R, its weights averaged, and its learned-pattern refinement
+        ("full precision, session 11", _run_final, (None, "resnet20_proj3-R-h200"), "full", "full"),
+        ("full precision, session 11, weights averaged (SWA)", _run_final,
+         (None, "resnet20_proj3-R-h200-swa"), "full", "full"),
+        ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
+         _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
+        ("the same refinement again, another seed (this CPU)", _run_final,
+         (None, "resnet20_proj3-B-ste-h200-seed1"), "refined", "refined"),
     ):
         one, three = runs.get(one), runs.get(three)
         if target:
@@ -276,10 +299,12 @@ def render_ablation(results: Path) -> str:
 # Same R, same augmentation: the paper's refinement, ± the R as teacher, ± learned patterns,
 # and weight averaging continuing from the R and from the learned-pattern B.
 REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
-               "sepnet_cifar-R-swa")
+               "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-h200")
 # ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
 REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste",
-                        "resnet20_proj3-B-ste-swa")
+                        "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
+                        "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-R128-B-ste-h200",
+                        "resnet20_proj3-R-h200-swa")
 
 
 def _schedule(run: dict) -> str:
@@ -293,7 +318,8 @@ def _schedule(run: dict) -> str:
 
 def _start(run: dict, top1) -> str:
     src = run["extra"].get("finetuned_from")
-    return f"`{Path(src).parent.name}` ({pct(top1)})" if src else "–"
+    name = H200_STARTS.get(run["run"]) or (Path(src).parent.name if src else None)
+    return f"`{name}` ({pct(top1)})" if name else "–"
 
 
 def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> str:
@@ -347,6 +373,7 @@ BINARIZATION_PAIRS = (  # (model, R analysis under docs/figures, its fine-tuned 
      "superseded/session5-resnet20_proj3-B-plain"),
     ("resnet20_proj3", "resnet20_proj3", "resnet20_proj3-B-plain"),
     ("resnet20_proj3", "resnet20_proj3-cpu", "resnet20_proj3-B-ste"),  # learned patterns
+    ("resnet20_proj3", "resnet20_proj3-h200", "resnet20_proj3-B-ste-h200"),  # the same, session 11
 )
 
 

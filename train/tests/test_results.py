@@ -203,3 +203,24 @@ def test_resnet20_refinements_name_the_authors_offset_and_weight_decay(tmp_path)
     assert ("| `resnet20_proj3-B-ste` | `resnet20_proj3-R` (90.26%) | learned (straight-through) | "
             "labels only, crop + flip; lr 0.01 cosine | 26 |") in table
     assert "refinements_resnet20" in R.render_all(res, tmp_path / "none.json", tmp_path)
+
+
+def test_h200_refinements_name_their_unpacked_start(tmp_path):
+    # Session 11's device folders were unpacked under *-h200 names: the checkpoint still names the
+    # device's folder (resnet20_proj3-R, session 6's name here), the table must name the real start.
+    runs, res = tmp_path / "runs", tmp_path / "results"
+    fake_run(runs, "resnet20_proj3-B-ste-h200", 30, 30, 0.8806, after=0.1, binarize="ste")
+    ck = torch.load(runs / "resnet20_proj3-B-ste-h200" / "checkpoint.pth", weights_only=False)
+    ck["extra"]["source_accuracy"] = {"top1": 0.9054}
+    ck["extra"]["finetuned_from"] = "/root/sepnet-runs/resnet20_proj3-R/checkpoint.pth"
+    torch.save(ck, runs / "resnet20_proj3-B-ste-h200" / "checkpoint.pth")
+    fake_run(runs, "resnet20_proj3-R-h200", 168, 168, 0.9054)
+    R.collect(runs, res)
+    table = R.render_refinements(res, R.REFINEMENTS_RESNET20)
+    assert "| `resnet20_proj3-B-ste-h200` | `resnet20_proj3-R-h200` (90.54%) |" in table
+    assert "| +-2.48 pt |" not in table and "| -2.48 pt |" in table
+    proj = R.render_projections(res)
+    assert ("| refined with learned patterns (ours), alpha, no Cutout, from the session-11 R | – | "
+            "88.06% (30 ep) | 86.49% | ≥ 88.0% | met |") in proj
+    assert "| full precision, session 11 | – | 90.54% (168 ep) | 91.18% | ≥ 91.0% | missed by 0.46 pt |" in proj
+    assert "| full precision, session 11, weights averaged (SWA) | – | not run |" in proj
