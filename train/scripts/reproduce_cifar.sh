@@ -146,8 +146,18 @@ if has h200_export; then
       "resnet20_proj3-R128-B-ste-h200 B resnet20_proj3-r128-ste-h200-b" \
       "resnet20_proj3-R128-B-ste-h200 BQ resnet20_proj3-r128-ste-h200-bq" \
       "sepnet_cifar-B-ste-h200 B sepnet_cifar-ste-h200-b" \
-      "sepnet_cifar-B-ste-h200 BQ sepnet_cifar-ste-h200-bq" \
-      "resnet20_proj3-B-ste-h200-seed1 B resnet20_proj3-ste-h200-seed1-b" \
+      "sepnet_cifar-B-ste-h200 BQ sepnet_cifar-ste-h200-bq"; do
+    set -- $spec
+    python -m sepnet_train.export --evaluate --manifest "$X/manifest.json" --variant "$2" \
+      --checkpoint "$RUNS/$1/checkpoint.pth" --out "$X/$3.sepnet"
+  done
+  python -m sepnet_train.check_engine --manifest "$X/manifest.json" --per-class 500 \
+    --json-out ../docs/results/engine_eval_h200.json
+fi
+# ... and the two runs this CPU made from that R.
+if has h200_cpu_export; then
+  X="$RUNS/exports-h200-cpu"
+  for spec in "resnet20_proj3-B-ste-h200-seed1 B resnet20_proj3-ste-h200-seed1-b" \
       "resnet20_proj3-B-ste-h200-seed1 BQ resnet20_proj3-ste-h200-seed1-bq" \
       "resnet20_proj3-R-h200-swa R resnet20_proj3-h200-swa-r"; do
     set -- $spec
@@ -155,7 +165,7 @@ if has h200_export; then
       --checkpoint "$RUNS/$1/checkpoint.pth" --out "$X/$3.sepnet"
   done
   python -m sepnet_train.check_engine --manifest "$X/manifest.json" --per-class 500 \
-    --json-out ../docs/results/engine_eval_h200.json
+    --json-out ../docs/results/engine_eval_h200_cpu.json
 fi
 
 # The poster's analysis on our trained real-valued weights.
