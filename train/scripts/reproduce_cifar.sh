@@ -129,15 +129,30 @@ fi
 # sepnet_cifar's learned-pattern B from the committed R file (20 epochs, lr 0.02, Cutout +
 # smoothing). Its run folders are unpacked into $RUNS as resnet20_proj3-R-h200,
 # resnet20_proj3-B-ste-h200, resnet20_proj3-R128-h200, resnet20_proj3-R128-B-ste-h200 and
-# sepnet_cifar-B-ste-h200. This CPU then averaged the first R's weights (SWA, as sepnet_r_swa;
-# --deadline fitted the epochs), and exports and checks every file in both readers.
+# sepnet_cifar-B-ste-h200. The stages below make the same runs on any machine, with the epochs
+# --deadline fitted (the refinements' first epoch or two ran on a 300-epoch cosine, lr 0.02
+# against about 0.0199 here, before the deadline cut them). This CPU then averaged the first R's
+# weights (SWA, as sepnet_r_swa) and refined it again with another seed, and the exports check
+# every file in both readers.
+has resnet20_proj3_r_h200 && $T --model resnet20_proj3 --epochs 168 $R512 $AUG \
+  --output-dir "$RUNS/resnet20_proj3-R-h200"
+STE20="--binarize ste --lr 0.02 --warmup-epochs 0"  # crop + flip only, batch 128, wd 5e-4
+has resnet20_proj3_b_ste_h200 && $T --model resnet20_proj3 $STE20 --epochs 30 \
+  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" --output-dir "$RUNS/resnet20_proj3-B-ste-h200"
+has resnet20_proj3_r128_h200 && $T --model resnet20_proj3 --epochs 80 --lr 0.1 --warmup-epochs 1 \
+  $AUG --output-dir "$RUNS/resnet20_proj3-R128-h200"
+has resnet20_proj3_r128_b_ste_h200 && $T --model resnet20_proj3 $STE20 --epochs 33 \
+  --finetune-from "$RUNS/resnet20_proj3-R128-h200/checkpoint.pth" \
+  --output-dir "$RUNS/resnet20_proj3-R128-B-ste-h200"
+has sepnet_b_ste_h200 && $T --model sepnet_cifar --finetune-from "$RREC" $AUG --binarize ste \
+  --policy all --epochs 20 --lr 0.02 --warmup-epochs 0 --output-dir "$RUNS/sepnet_cifar-B-ste-h200"
 has resnet20_proj3_r_h200_swa && $T --model resnet20_proj3 \
-  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $AUG $SWA --epochs SWA_EPOCHS_H200 \
+  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $AUG $SWA --epochs 34 \
   --lr 0.03 --output-dir "$RUNS/resnet20_proj3-R-h200-swa"
 # The same refinement of that R again, on this CPU with another seed: how far one seed moves it.
 has resnet20_proj3_b_ste_h200_seed1 && $T --model resnet20_proj3 \
-  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" --binarize ste --lr 0.02 \
-  --warmup-epochs 0 --epochs 30 --seed 1 --output-dir "$RUNS/resnet20_proj3-B-ste-h200-seed1"
+  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $STE20 --epochs 30 --seed 1 \
+  --output-dir "$RUNS/resnet20_proj3-B-ste-h200-seed1"
 if has h200_export; then
   X="$RUNS/exports-h200"
   for spec in "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
