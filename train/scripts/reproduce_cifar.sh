@@ -151,7 +151,7 @@ has resnet20_proj3_r_h200_swa && $T --model resnet20_proj3 \
   --lr 0.03 --output-dir "$RUNS/resnet20_proj3-R-h200-swa"
 # The same refinement of that R again, on this CPU with another seed: how far one seed moves it.
 has resnet20_proj3_b_ste_h200_seed1 && $T --model resnet20_proj3 \
-  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $STE20 --epochs 30 --seed 1 \
+  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $STE20 --epochs 29 --seed 1 \
   --output-dir "$RUNS/resnet20_proj3-B-ste-h200-seed1"
 if has h200_export; then
   X="$RUNS/exports-h200"
