@@ -153,6 +153,11 @@ has resnet20_proj3_r_h200_swa && $T --model resnet20_proj3 \
 has resnet20_proj3_b_ste_h200_seed1 && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $STE20 --epochs 29 --seed 1 \
   --output-dir "$RUNS/resnet20_proj3-B-ste-h200-seed1"
+# A refinement of that R as long as a few CPU sessions allow (100 epochs, ~1.5 min each with two
+# threads; resumed each session): does a longer learned-pattern refinement clear 88% securely?
+has resnet20_proj3_b_ste_h200_long && $T --model resnet20_proj3 \
+  --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $STE20 --epochs 100 --seed 2 \
+  --output-dir "$RUNS/resnet20_proj3-B-ste-h200-long"
 if has h200_export; then
   X="$RUNS/exports-h200"
   for spec in "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
