@@ -12,6 +12,20 @@ MODELS=../www/models
 STAGES=${STAGES:-"sepnet_r sepnet_b sepnet_export engine_eval resnet20_r resnet20_b resnet20_offset sepnet_r_plain resnet20_r_plain resnet20_b_plain analysis results"}
 T="python -m sepnet_train.train --resume --no-progress ${THREADS:+--threads $THREADS}"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
+# export_checked DIR JSON "RUN VARIANT NAME"...: each run's file DIR/NAME.sepnet, evaluated through
+# the PyTorch reader into DIR/manifest.json, then the engine beside it on the whole validation
+# split into docs/results/JSON (files kept outside the repository: the page ships sepnet_cifar).
+export_checked() {
+  local dir=$1 json=$2 spec
+  shift 2
+  for spec in "$@"; do
+    set -- $spec
+    python -m sepnet_train.export --evaluate --manifest "$dir/manifest.json" --variant "$2" \
+      --checkpoint "$RUNS/$1/checkpoint.pth" --out "$dir/$3.sepnet"
+  done
+  python -m sepnet_train.check_engine --manifest "$dir/manifest.json" --per-class 500 \
+    --json-out "../docs/results/$json"
+}
 
 # The recipe that ships adds Cutout (16 px) and label smoothing 0.1 to the paper's crop + flip:
 # the paper's recipe overfits these 45,000 JPEGs (train top-1 98% against 88% on the validation
@@ -111,17 +125,10 @@ has resnet20_proj3_b_ste_swa && $T --model resnet20_proj3 \
   --lr 0.005 --output-dir "$RUNS/resnet20_proj3-B-ste-swa"
 # Its real bit-packed (B) and int8 (BQ) files, evaluated through the PyTorch reader and the engine
 # (not committed: the page ships sepnet_cifar).
-if has resnet20_proj3_ste_export; then
-  X="$RUNS/exports-resnet20"
-  for run in ste ste-swa; do
-    for v in B BQ; do
-      python -m sepnet_train.export --evaluate --manifest "$X/manifest.json" --variant $v \
-        --checkpoint "$RUNS/resnet20_proj3-B-$run/checkpoint.pth" --out "$X/resnet20_proj3-$run-${v,,}.sepnet"
-    done
-  done
-  python -m sepnet_train.check_engine --manifest "$X/manifest.json" --per-class 500 \
-    --json-out ../docs/results/engine_eval_resnet20_ste.json
-fi
+has resnet20_proj3_ste_export && export_checked "$RUNS/exports-resnet20" engine_eval_resnet20_ste.json \
+  "resnet20_proj3-B-ste B resnet20_proj3-ste-b" "resnet20_proj3-B-ste BQ resnet20_proj3-ste-bq" \
+  "resnet20_proj3-B-ste-swa B resnet20_proj3-ste-swa-b" \
+  "resnet20_proj3-B-ste-swa BQ resnet20_proj3-ste-swa-bq"
 
 # Session 11: one lent H200 trained these (scripts/device_train.sh, its header gives both calls):
 # resnet20_proj3 R at batch 512 (--deadline: 168 epochs) refined with learned patterns (30 epochs
@@ -158,35 +165,19 @@ has resnet20_proj3_b_ste_h200_seed1 && $T --model resnet20_proj3 \
 has resnet20_proj3_b_ste_h200_long && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $STE20 --epochs 100 --seed 2 \
   --output-dir "$RUNS/resnet20_proj3-B-ste-h200-long"
-if has h200_export; then
-  X="$RUNS/exports-h200"
-  for spec in "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
+has h200_export && export_checked "$RUNS/exports-h200" engine_eval_h200.json \
+      "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
       "resnet20_proj3-B-ste-h200 B resnet20_proj3-ste-h200-b" \
       "resnet20_proj3-B-ste-h200 BQ resnet20_proj3-ste-h200-bq" \
       "resnet20_proj3-R128-B-ste-h200 B resnet20_proj3-r128-ste-h200-b" \
       "resnet20_proj3-R128-B-ste-h200 BQ resnet20_proj3-r128-ste-h200-bq" \
       "sepnet_cifar-B-ste-h200 B sepnet_cifar-ste-h200-b" \
-      "sepnet_cifar-B-ste-h200 BQ sepnet_cifar-ste-h200-bq"; do
-    set -- $spec
-    python -m sepnet_train.export --evaluate --manifest "$X/manifest.json" --variant "$2" \
-      --checkpoint "$RUNS/$1/checkpoint.pth" --out "$X/$3.sepnet"
-  done
-  python -m sepnet_train.check_engine --manifest "$X/manifest.json" --per-class 500 \
-    --json-out ../docs/results/engine_eval_h200.json
-fi
+      "sepnet_cifar-B-ste-h200 BQ sepnet_cifar-ste-h200-bq"
 # ... and the two runs this CPU made from that R.
-if has h200_cpu_export; then
-  X="$RUNS/exports-h200-cpu"
-  for spec in "resnet20_proj3-B-ste-h200-seed1 B resnet20_proj3-ste-h200-seed1-b" \
-      "resnet20_proj3-B-ste-h200-seed1 BQ resnet20_proj3-ste-h200-seed1-bq" \
-      "resnet20_proj3-R-h200-swa R resnet20_proj3-h200-swa-r"; do
-    set -- $spec
-    python -m sepnet_train.export --evaluate --manifest "$X/manifest.json" --variant "$2" \
-      --checkpoint "$RUNS/$1/checkpoint.pth" --out "$X/$3.sepnet"
-  done
-  python -m sepnet_train.check_engine --manifest "$X/manifest.json" --per-class 500 \
-    --json-out ../docs/results/engine_eval_h200_cpu.json
-fi
+has h200_cpu_export && export_checked "$RUNS/exports-h200-cpu" engine_eval_h200_cpu.json \
+  "resnet20_proj3-B-ste-h200-seed1 B resnet20_proj3-ste-h200-seed1-b" \
+  "resnet20_proj3-B-ste-h200-seed1 BQ resnet20_proj3-ste-h200-seed1-bq" \
+  "resnet20_proj3-R-h200-swa R resnet20_proj3-h200-swa-r"
 
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then

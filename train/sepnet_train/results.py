@@ -59,8 +59,7 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
 # names the device's folder. What each refinement really started from:
 H200_STARTS = {"resnet20_proj3-B-ste-h200": "resnet20_proj3-R-h200",
                "resnet20_proj3-R128-B-ste-h200": "resnet20_proj3-R128-h200",
-               "sepnet_cifar-B-ste-h200": "sepnet_cifar-R-recovered",
-               "resnet20_proj3-B-ste-h200-seed1": "resnet20_proj3-R-h200"}
+               "sepnet_cifar-B-ste-h200": "sepnet_cifar-R-recovered"}
 
 
 def summarize_run(run_dir: Path) -> dict | None:
