@@ -19,6 +19,7 @@ curves (``runs/NAME-curves.png``). The tables are then rendered from ``docs/resu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import shutil
@@ -306,12 +307,18 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R-h200-swa")
 
 
+@functools.cache
+def _default_wd() -> float:
+    from .train import get_args_parser  # lazy: it imports torch, which rendering never needs
+    return get_args_parser().get_default("wd")
+
+
 def _schedule(run: dict) -> str:
     a = run["args"]
     lr = "lr ?" if a.get("lr") is None else f"lr {a['lr']:g}"
     if a.get("swa"):
         return f"weights averaged each epoch (SWA), {lr} constant"
-    wd = "" if a.get("wd") in (None, 5e-4) else f", wd {a['wd']:g}"
+    wd = "" if a.get("wd") in (None, _default_wd()) else f", wd {a['wd']:g}"
     return f"{lr} {a.get('lr_schedule') or 'cosine'}{wd}"
 
 
