@@ -178,6 +178,11 @@ has h200_cpu_export && export_checked "$RUNS/exports-h200-cpu" engine_eval_h200_
   "resnet20_proj3-B-ste-h200-seed1 B resnet20_proj3-ste-h200-seed1-b" \
   "resnet20_proj3-B-ste-h200-seed1 BQ resnet20_proj3-ste-h200-seed1-bq" \
   "resnet20_proj3-R-h200-swa R resnet20_proj3-h200-swa-r"
+# The 100-epoch refinement (seed 2), once it has finished.
+has resnet20_proj3_b_ste_h200_long_export && export_checked "$RUNS/exports-h200-long" \
+  engine_eval_h200_long.json \
+  "resnet20_proj3-B-ste-h200-long B resnet20_proj3-ste-h200-long-b" \
+  "resnet20_proj3-B-ste-h200-long BQ resnet20_proj3-ste-h200-long-bq"
 
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then

@@ -53,8 +53,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # R's weights averaged on this CPU, and sepnet_cifar's learned-pattern B from its R file
         "resnet20_proj3-R-h200", "resnet20_proj3-B-ste-h200", "resnet20_proj3-R128-h200",
         "resnet20_proj3-R128-B-ste-h200", "resnet20_proj3-R-h200-swa", "sepnet_cifar-B-ste-h200",
-        # the learned-pattern refinement of that R again, on this CPU with another seed
-        "resnet20_proj3-B-ste-h200-seed1")
+        # the learned-pattern refinement of that R again, on this CPU: another seed (30 epochs),
+        # and a third seed over 100 epochs (sessions 11-12)
+        "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-B-ste-h200-long")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -206,7 +207,8 @@ def render_projections(results: Path) -> str:
     runs = {k: _load(results / "runs" / f"{k}.json") for k in (
         "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain",
         "resnet20_proj3-B-authors", "resnet20_proj3-B-ste", "resnet20_proj3-R-h200",
-        "resnet20_proj3-R-h200-swa", "resnet20_proj3-B-ste-h200", "resnet20_proj3-B-ste-h200-seed1")}
+        "resnet20_proj3-R-h200-swa", "resnet20_proj3-B-ste-h200", "resnet20_proj3-B-ste-h200-seed1",
+        "resnet20_proj3-B-ste-h200-long")}
     r1, b1, r3, b3 = (runs[k] for k in (
         "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain"))
 
@@ -244,6 +246,8 @@ def render_projections(results: Path) -> str:
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
          (None, "resnet20_proj3-B-ste-h200-seed1"), "refined", "refined"),
+        ("the same refinement over 100 epochs, a third seed (this CPU)", _run_final,
+         (None, "resnet20_proj3-B-ste-h200-long"), "refined", "refined"),
     ):
         one, three = runs.get(one), runs.get(three)
         if target:
@@ -303,7 +307,8 @@ REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sep
 # ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
 REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste",
                         "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
-                        "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-R128-B-ste-h200",
+                        "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-B-ste-h200-long",
+                        "resnet20_proj3-R128-B-ste-h200",
                         "resnet20_proj3-R-h200-swa")
 
 
