@@ -204,27 +204,8 @@ def render_resnet20(results: Path) -> str:
 
 def render_projections(results: Path) -> str:
     """1x1 against 3x3 projection shortcuts (the authors' layout), stage by stage."""
-    runs = {k: _load(results / "runs" / f"{k}.json") for k in (
-        "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain",
-        "resnet20_proj3-B-authors", "resnet20_proj3-B-ste", "resnet20_proj3-R-h200",
-        "resnet20_proj3-R-h200-swa", "resnet20_proj3-B-ste-h200", "resnet20_proj3-B-ste-h200-seed1",
-        "resnet20_proj3-B-ste-h200-long")}
-    r1, b1, r3, b3 = (runs[k] for k in (
-        "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain"))
-
-    def cell(run, value):
-        if not run:
-            return "not run"
-        if value is None:
-            return "–"
-        return pct(value) + (_progress(run) or f" ({run['epochs_done']} ep)")
-
-    def drop(r, b):
-        return f"{100 * (_run_final(r) - _run_final(b)):.2f} pt" if r and b else "–"
-
-    lines = ["| stage | 1×1 projections (`resnet20`) | 3×3 projections (`resnet20_proj3`) | "
-             "authors' repository (3×3, offset 0.09) | target | verdict (3×3) |", "|---|---|---|---|---|---|"]
-    for name, value, (one, three), theirs, target in (
+    # (stage, measure, (1x1 run, 3x3 run), authors' number, target); every run named is loaded
+    stages = (
         ("full precision", _run_final, ("resnet20-R", "resnet20_proj3-R"), "full", "full"),
         ("right after binarization, alpha", _after,
          ("resnet20-B-plain", "resnet20_proj3-B-plain"), None, None),
@@ -248,7 +229,25 @@ def render_projections(results: Path) -> str:
          (None, "resnet20_proj3-B-ste-h200-seed1"), "refined", "refined"),
         ("the same refinement over 100 epochs, a third seed (this CPU)", _run_final,
          (None, "resnet20_proj3-B-ste-h200-long"), "refined", "refined"),
-    ):
+    )
+    runs = {k: _load(results / "runs" / f"{k}.json")
+            for _, _, pair, _, _ in stages for k in pair if k}
+    r1, b1, r3, b3 = (runs[k] for k in (
+        "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain"))
+
+    def cell(run, value):
+        if not run:
+            return "not run"
+        if value is None:
+            return "–"
+        return pct(value) + (_progress(run) or f" ({run['epochs_done']} ep)")
+
+    def drop(r, b):
+        return f"{100 * (_run_final(r) - _run_final(b)):.2f} pt" if r and b else "–"
+
+    lines = ["| stage | 1×1 projections (`resnet20`) | 3×3 projections (`resnet20_proj3`) | "
+             "authors' repository (3×3, offset 0.09) | target | verdict (3×3) |", "|---|---|---|---|---|---|"]
+    for name, value, (one, three), theirs, target in stages:
         one, three = runs.get(one), runs.get(three)
         if target:
             verdict = _verdict(value(three), RESNET20_TARGETS[target],
