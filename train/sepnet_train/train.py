@@ -88,6 +88,9 @@ def get_args_parser(add_help=True):
     p.add_argument("--workers", type=int, default=4, help="DataLoader workers (ImageNet)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", action="store_true",
+                   help="train in bfloat16 autocast (weights, optimizer and evaluation stay float32): "
+                        "about 1.5x faster on CPUs with AVX512-BF16, and on GPUs")
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--deadline", type=float, default=None,
@@ -200,18 +203,20 @@ def train_one_epoch(model, criterion, optimizer, loader, epoch, args, teacher=No
     tot_n = 0
     show = is_main() and not args.no_progress
     bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch}", disable=not show, leave=False)
+    device_type = "cuda" if args.device.startswith("cuda") else "cpu"
     for i, (x, y) in enumerate(bar):
         lr = lr_at(args, epoch + i / n_batches)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        out = model(x)
-        if teacher is None:
-            loss = criterion(out, y)
-        else:
-            with torch.no_grad():
-                t_logits = teacher(x)
-            loss = distillation_loss(out, y, t_logits, criterion, args.distill_weight,
-                                     args.distill_temperature)
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=args.amp):
+            out = model(x)
+            if teacher is None:
+                loss = criterion(out, y)
+            else:
+                with torch.no_grad():
+                    t_logits = teacher(x)
+                loss = distillation_loss(out, y, t_logits, criterion, args.distill_weight,
+                                         args.distill_temperature)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

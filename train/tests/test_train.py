@@ -210,3 +210,37 @@ def test_distributed_two_cpu_processes(folder, tmp_path):
     assert h["val_n"] == 2 * len(CLASSES)
     assert ck["args"]["model"] == "resnet20"
     assert r.returncode == 0
+
+
+class _Batches(list):
+    def set_epoch(self, epoch):
+        pass
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_amp_trains_in_bfloat16_and_keeps_float32_weights(amp):
+    """--amp runs the forward pass (convolutions included) in bfloat16 autocast, while the
+    weights, the optimizer's state and evaluation stay float32; a few steps still learn."""
+    from types import SimpleNamespace
+    from sepnet_train.models import create_model
+    from sepnet_train.train import evaluate, param_groups, train_one_epoch
+    torch.manual_seed(0)
+    model = create_model("resnet20")
+    seen = set()
+    model.conv1.register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+    x = torch.randn(32, 3, 32, 32)
+    y = (x[:, 0].mean((1, 2)) > 0).long()  # learnable from the red channel's mean
+    loader = _Batches([(x, y)] * 8)
+    args = SimpleNamespace(amp=amp, device="cpu", lr=0.05, warmup_epochs=0.0,
+                           lr_schedule="constant", epochs=1, no_progress=True)
+    opt = torch.optim.SGD(param_groups(model, 0.0), lr=0.05, momentum=0.9)
+    crit = torch.nn.CrossEntropyLoss()
+    before = evaluate(model, crit, loader[:1], args)["val_loss"]
+    seen.clear()
+    train_one_epoch(model, crit, opt, loader, 0, args)
+    assert seen == {torch.bfloat16 if amp else torch.float32}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    seen.clear()
+    after = evaluate(model, crit, loader[:1], args)["val_loss"]
+    assert seen == {torch.float32}  # evaluation is never autocast
+    assert after < before
