@@ -55,7 +55,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "resnet20_proj3-R128-B-ste-h200", "resnet20_proj3-R-h200-swa", "sepnet_cifar-B-ste-h200",
         # the learned-pattern refinement of that R again, on this CPU: another seed (30 epochs),
         # and a third seed over 100 epochs (sessions 11-12)
-        "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-B-ste-h200-long")
+        "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-B-ste-h200-long",
+        # session 13 (this CPU): a second cosine cycle for the session-11 R (warm restart)
+        "resnet20_proj3-R-h200-restart")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -223,6 +225,8 @@ def render_projections(results: Path) -> str:
         ("full precision, session 11", _run_final, (None, "resnet20_proj3-R-h200"), "full", "full"),
         ("full precision, session 11, weights averaged (SWA)", _run_final,
          (None, "resnet20_proj3-R-h200-swa"), "full", "full"),
+        ("full precision, session 11 + a second cosine cycle (90 epochs, batch 128, session 13)",
+         _run_final, (None, "resnet20_proj3-R-h200-restart"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -308,7 +312,7 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
                         "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-B-ste-h200-long",
                         "resnet20_proj3-R128-B-ste-h200",
-                        "resnet20_proj3-R-h200-swa")
+                        "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart")
 
 
 @functools.cache
@@ -323,7 +327,8 @@ def _schedule(run: dict) -> str:
     if a.get("swa"):
         return f"weights averaged each epoch (SWA), {lr} constant"
     wd = "" if a.get("wd") in (None, _default_wd()) else f", wd {a['wd']:g}"
-    return f"{lr} {a.get('lr_schedule') or 'cosine'}{wd}"
+    amp = ", bfloat16 autocast" if a.get("amp") else ""
+    return f"{lr} {a.get('lr_schedule') or 'cosine'}{wd}{amp}"
 
 
 def _start(run: dict, top1) -> str:
