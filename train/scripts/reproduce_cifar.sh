@@ -170,6 +170,10 @@ has resnet20_proj3_b_ste_h200_long && $T --model resnet20_proj3 \
 has resnet20_proj3_r_h200_restart && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $AUG --amp --epochs 90 --lr 0.05 \
   --warmup-epochs 1 --seed 3 --output-dir "$RUNS/resnet20_proj3-R-h200-restart"
+# Session 13 on: one batch-128 R for 200 epochs from scratch in bfloat16 autocast (He et al.'s
+# ResNet-20: 64k steps at 128); ~60 s an epoch on this CPU, so it resumes over sessions.
+has resnet20_proj3_r128_long && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
+  $AUG --amp --seed 4 --output-dir "$RUNS/resnet20_proj3-R128-long"
 has h200_export && export_checked "$RUNS/exports-h200" engine_eval_h200.json \
       "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
       "resnet20_proj3-B-ste-h200 B resnet20_proj3-ste-h200-b" \

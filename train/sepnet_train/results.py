@@ -77,7 +77,7 @@ def summarize_run(run_dir: Path) -> dict | None:
     if "binarized_layers" in extra:
         extra["binarized_layers"] = len(extra["binarized_layers"])
     keep = ("model", "epochs", "lr", "wd", "batch_size", "binarize", "offset", "policy",
-            "finetune_from", "label_smoothing", "cutout", "seed", "lr_schedule", "swa")
+            "finetune_from", "label_smoothing", "cutout", "seed", "lr_schedule", "swa", "amp")
     return {"run": run_dir.name, "args": {k: ckpt["args"].get(k) for k in keep},
             "epochs_done": ckpt["epoch"] + 1, "accuracy": ckpt.get("accuracy"),
             "extra": extra, "history": ckpt["history"]}

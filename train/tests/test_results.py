@@ -191,7 +191,7 @@ def test_resnet20_refinements_name_the_authors_offset_and_weight_decay(tmp_path)
         ck = torch.load(runs / name / "checkpoint.pth", weights_only=False)
         ck["extra"]["source_accuracy"] = {"top1": 0.9026}
         ck["extra"]["finetuned_from"] = "/x/resnet20_proj3-R/checkpoint.pth"
-        ck["args"].update(lr=0.01, lr_schedule=sched, wd=wd, offset=0.09)
+        ck["args"].update(lr=0.01, lr_schedule=sched, wd=wd, offset=0.09, amp=method == "ste")
         ck["history"][-1]["train_top1"] = 0.8648
         torch.save(ck, runs / name / "checkpoint.pth")
     R.collect(runs, res)
@@ -201,7 +201,7 @@ def test_resnet20_refinements_name_the_authors_offset_and_weight_decay(tmp_path)
             "(authors) | labels only, crop + flip; lr 0.01 step, wd 0.0001 | 26 | 10.44% | 86.48% | "
             "83.02% | -7.24 pt |") in table
     assert ("| `resnet20_proj3-B-ste` | `resnet20_proj3-R` (90.26%) | learned (straight-through) | "
-            "labels only, crop + flip; lr 0.01 cosine | 26 |") in table
+            "labels only, crop + flip; lr 0.01 cosine, bfloat16 autocast | 26 |") in table
     assert "refinements_resnet20" in R.render_all(res, tmp_path / "none.json", tmp_path)
 
 
