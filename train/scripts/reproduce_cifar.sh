@@ -166,7 +166,7 @@ has resnet20_proj3_b_ste_h200_long && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $STE20 --epochs 100 --seed 2 \
   --output-dir "$RUNS/resnet20_proj3-B-ste-h200-long"
 # Session 13: a second cosine cycle for that R (a warm restart, as in SGDR): 90 more epochs at
-# batch 128 from lr 0.05, in bfloat16 autocast (--amp, 1.5x faster on this CPU), same augmentation.
+# batch 128 from lr 0.05, in bfloat16 autocast (--amp, 1.4x faster per epoch on this CPU), same augmentation.
 has resnet20_proj3_r_h200_restart && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-h200/checkpoint.pth" $AUG --amp --epochs 90 --lr 0.05 \
   --warmup-epochs 1 --seed 3 --output-dir "$RUNS/resnet20_proj3-R-h200-restart"
