@@ -12,12 +12,7 @@ from torch.optim.swa_utils import AveragedModel
 from sepnet_train import quant
 from sepnet_train.train import build_model_from_checkpoint, load_checkpoint, swa_update
 
-from test_train import folder, run_train  # noqa: F401  (fixture and runner shared)
-
-
-class _Batches(list):
-    def set_epoch(self, epoch):
-        self.epoch = epoch
+from test_train import Batches, folder, run_train  # noqa: F401  (fixture and runner shared)
 
 
 def test_swa_update_is_the_mean_with_batch_norm_measured_on_it():
@@ -25,7 +20,7 @@ def test_swa_update_is_the_mean_with_batch_norm_measured_on_it():
     make = lambda: nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4))
     a, b = make(), make()
     swa = AveragedModel(a)
-    batches = _Batches([(torch.randn(5, 3, 8, 8), torch.zeros(5)) for _ in range(3)])
+    batches = Batches([(torch.randn(5, 3, 8, 8), torch.zeros(5)) for _ in range(3)])
     swa_update(swa, a, batches, 0)
     swa_update(swa, b, batches, 1, n_batches=2)
     w = (a[0].weight + b[0].weight) / 2

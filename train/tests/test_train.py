@@ -212,9 +212,11 @@ def test_distributed_two_cpu_processes(folder, tmp_path):
     assert r.returncode == 0
 
 
-class _Batches(list):
+class Batches(list):
+    """Fixed batches standing in for a training loader (records the epoch it was set to)."""
+
     def set_epoch(self, epoch):
-        pass
+        self.epoch = epoch
 
 
 @pytest.mark.parametrize("amp", [False, True])
@@ -230,7 +232,7 @@ def test_amp_trains_in_bfloat16_and_keeps_float32_weights(amp):
     model.conv1.register_forward_hook(lambda m, i, o: seen.add(o.dtype))
     x = torch.randn(32, 3, 32, 32)
     y = (x[:, 0].mean((1, 2)) > 0).long()  # learnable from the red channel's mean
-    loader = _Batches([(x, y)] * 8)
+    loader = Batches([(x, y)] * 8)
     args = SimpleNamespace(amp=amp, device="cpu", lr=0.05, warmup_epochs=0.0,
                            lr_schedule="constant", epochs=1, no_progress=True)
     opt = torch.optim.SGD(param_groups(model, 0.0), lr=0.05, momentum=0.9)
@@ -240,6 +242,7 @@ def test_amp_trains_in_bfloat16_and_keeps_float32_weights(amp):
     train_one_epoch(model, crit, opt, loader, 0, args)
     assert seen == {torch.bfloat16 if amp else torch.float32}
     assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(st["momentum_buffer"].dtype == torch.float32 for st in opt.state.values())
     seen.clear()
     after = evaluate(model, crit, loader[:1], args)["val_loss"]
     assert seen == {torch.float32}  # evaluation is never autocast
