@@ -194,6 +194,9 @@ has resnet20_proj3_b_ste_h200_long_export && export_checked "$RUNS/exports-h200-
   "resnet20_proj3-B-ste-h200-long BQ resnet20_proj3-ste-h200-long-bq"
 has resnet20_proj3_r_h200_restart_export && export_checked "$RUNS/exports-h200-restart" \
   engine_eval_h200_restart.json "resnet20_proj3-R-h200-restart R resnet20_proj3-h200-restart-r"
+# The 200-epoch batch-128 R, once it has finished.
+has resnet20_proj3_r128_long_export && export_checked "$RUNS/exports-r128-long" \
+  engine_eval_r128_long.json "resnet20_proj3-R128-long R resnet20_proj3-r128-long-r"
 
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then

@@ -57,7 +57,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # and a third seed over 100 epochs (sessions 11-12)
         "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-B-ste-h200-long",
         # session 13 (this CPU): a second cosine cycle for the session-11 R (warm restart)
-        "resnet20_proj3-R-h200-restart")
+        "resnet20_proj3-R-h200-restart",
+        # sessions 13-14 (this CPU): a 200-epoch batch-128 R from scratch, bfloat16 autocast
+        "resnet20_proj3-R128-long")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -227,6 +229,8 @@ def render_projections(results: Path) -> str:
          (None, "resnet20_proj3-R-h200-swa"), "full", "full"),
         ("full precision, session 11 + a second cosine cycle (90 epochs, batch 128, session 13)",
          _run_final, (None, "resnet20_proj3-R-h200-restart"), "full", "full"),
+        ("full precision, 200 epochs at batch 128 from scratch (sessions 13-14, this CPU)",
+         _run_final, (None, "resnet20_proj3-R128-long"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -312,7 +316,8 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
                         "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-B-ste-h200-long",
                         "resnet20_proj3-R128-B-ste-h200",
-                        "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart")
+                        "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart",
+                        "resnet20_proj3-R128-long")
 
 
 @functools.cache
