@@ -174,6 +174,11 @@ has resnet20_proj3_r_h200_restart && $T --model resnet20_proj3 \
 # ResNet-20: 64k steps at 128); ~60 s an epoch on this CPU, so it resumes over sessions.
 has resnet20_proj3_r128_long && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
   $AUG --amp --seed 4 --output-dir "$RUNS/resnet20_proj3-R128-long"
+# Session 15: the same batch-128 R distilled from the sepnet_cifar R (the committed file, recovered:
+# stage sepnet_r_recover; 90.82%), to measure what a teacher adds at session 11's 80-epoch budget
+# (resnet20_proj3-R128-h200, seed 0, 88.82%): same recipe and seed, ~74 s an epoch on this CPU.
+has resnet20_proj3_r_kd && $T --model resnet20_proj3 --epochs 80 --lr 0.1 --warmup-epochs 1 \
+  $AUG --amp --teacher "$RREC" --seed 0 --output-dir "$RUNS/resnet20_proj3-R-kd"
 has h200_export && export_checked "$RUNS/exports-h200" engine_eval_h200.json \
       "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
       "resnet20_proj3-B-ste-h200 B resnet20_proj3-ste-h200-b" \
@@ -197,6 +202,9 @@ has resnet20_proj3_r_h200_restart_export && export_checked "$RUNS/exports-h200-r
 # The 200-epoch batch-128 R, once it has finished.
 has resnet20_proj3_r128_long_export && export_checked "$RUNS/exports-r128-long" \
   engine_eval_r128_long.json "resnet20_proj3-R128-long R resnet20_proj3-r128-long-r"
+# The distilled R (session 15).
+has resnet20_proj3_r_kd_export && export_checked "$RUNS/exports-r-kd" engine_eval_r_kd.json \
+  "resnet20_proj3-R-kd R resnet20_proj3-r-kd-r"
 
 # The poster's analysis on our trained real-valued weights.
 if has analysis; then

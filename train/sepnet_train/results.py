@@ -59,7 +59,10 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # session 13 (this CPU): a second cosine cycle for the session-11 R (warm restart)
         "resnet20_proj3-R-h200-restart",
         # sessions 13-14 (this CPU): a 200-epoch batch-128 R from scratch, bfloat16 autocast
-        "resnet20_proj3-R128-long")
+        "resnet20_proj3-R128-long",
+        # session 15 (this CPU): session 11's 80-epoch batch-128 R again, distilled from the
+        # sepnet_cifar R (its committed file, recovered)
+        "resnet20_proj3-R-kd")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -231,6 +234,8 @@ def render_projections(results: Path) -> str:
          _run_final, (None, "resnet20_proj3-R-h200-restart"), "full", "full"),
         ("full precision, 200 epochs at batch 128 from scratch (sessions 13-14, this CPU)",
          _run_final, (None, "resnet20_proj3-R128-long"), "full", "full"),
+        ("full precision, 80 epochs at batch 128, distilled from the sepnet_cifar R (session 15, "
+         "this CPU)", _run_final, (None, "resnet20_proj3-R-kd"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -317,7 +322,8 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-B-ste-h200-seed1", "resnet20_proj3-B-ste-h200-long",
                         "resnet20_proj3-R128-B-ste-h200",
                         "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart",
-                        "resnet20_proj3-R128-long")
+                        "resnet20_proj3-R128-long", "resnet20_proj3-R128-h200",
+                        "resnet20_proj3-R-kd")
 
 
 @functools.cache
@@ -357,7 +363,8 @@ def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> s
                     "offset": f"frozen, fixed offset {run['args'].get('offset') or 0.09:g} (authors)"
                     }.get(method, "frozen (paper)")
         t = run["extra"].get("teacher")
-        loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × teacher (T = "
+        who = f" `{Path(t['checkpoint']).parent.name}`" if t and t.get("checkpoint") else ""
+        loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × teacher{who} (T = "
                 f"{t['temperature']:g})" if t else "labels only")
         loss += f", {_recipe(run)}; {_schedule(run)}"
         src = (run["extra"].get("source_accuracy") or {}).get("top1")

@@ -149,7 +149,8 @@ def test_refinements_table_puts_each_variant_beside_the_papers_refinement(tmp_pa
     assert "| `sepnet_cifar-B-kd` | – | – | – | not run |" in R.render_refinements(res)
     for name, top1, teacher, method, src, swa in (
             ("sepnet_cifar-B", 0.8944, None, "alpha", ("sepnet_cifar-R", 0.9082), False),
-            ("sepnet_cifar-B-kd", 0.9001, {"weight": 0.9, "temperature": 4.0}, "alpha",
+            ("sepnet_cifar-B-kd", 0.9001, {"weight": 0.9, "temperature": 4.0,
+                                           "checkpoint": "/r/sepnet_cifar-R/checkpoint.pth"}, "alpha",
              ("sepnet_cifar-R", 0.9082), False),
             ("sepnet_cifar-B-ste", 0.8990, None, "ste", ("sepnet_cifar-R", 0.9082), False),
             ("sepnet_cifar-B-ste-swa", 0.8950, None, "ste", ("sepnet_cifar-B-ste", 0.8990), True),
@@ -170,7 +171,8 @@ def test_refinements_table_puts_each_variant_beside_the_papers_refinement(tmp_pa
     assert ("| `sepnet_cifar-B` | `sepnet_cifar-R` (90.82%) | frozen (paper) | labels only, crop + "
             "flip; lr 0.01 cosine | 20 | 9.16% | 91.00% | 89.44% | -1.38 pt |") in table
     assert ("| `sepnet_cifar-B-kd` | `sepnet_cifar-R` (90.82%) | frozen (paper) | 0.1 × labels + "
-            "0.9 × teacher (T = 4), crop + flip; lr 0.01 cosine | 20 | 9.16% | 91.00% | 90.01% | "
+            "0.9 × teacher `sepnet_cifar-R` (T = 4), crop + flip; lr 0.01 cosine | 20 | 9.16% | 91.00% | "
+            "90.01% | "
             "-0.81 pt |") in table
     assert ("| `sepnet_cifar-B-ste` | `sepnet_cifar-R` (90.82%) | learned (straight-through) | "
             "labels only, crop + flip; lr 0.01 cosine | 20 | 9.16% | 91.00% | 89.90% | -0.92 pt |"
