@@ -174,11 +174,13 @@ has resnet20_proj3_r_h200_restart && $T --model resnet20_proj3 \
 # ResNet-20: 64k steps at 128); ~60 s an epoch on this CPU, so it resumes over sessions.
 has resnet20_proj3_r128_long && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
   $AUG --amp --seed 4 --output-dir "$RUNS/resnet20_proj3-R128-long"
-# Session 15: the same batch-128 R distilled from the sepnet_cifar R (the committed file, recovered:
-# stage sepnet_r_recover; 90.82%), to measure what a teacher adds at session 11's 80-epoch budget
-# (resnet20_proj3-R128-h200, seed 0, 88.82%): same recipe and seed, ~74 s an epoch on this CPU.
+# Sessions 15 on: the same batch-128 R distilled from the sepnet_cifar R (the committed file,
+# recovered: stage sepnet_r_recover; 90.82%), to measure what a teacher adds at session 11's
+# 80-epoch budget (resnet20_proj3-R128-h200, seed 0, 88.82%): same recipe and seed. Float32: the
+# machine of session 16 has no native bfloat16, where --amp is slower (sepnet_train.bench_step);
+# the teacher's forward pass about doubles an epoch, so it resumes over sessions.
 has resnet20_proj3_r_kd && $T --model resnet20_proj3 --epochs 80 --lr 0.1 --warmup-epochs 1 \
-  $AUG --amp --teacher "$RREC" --seed 0 --output-dir "$RUNS/resnet20_proj3-R-kd"
+  $AUG --teacher "$RREC" --seed 0 --output-dir "$RUNS/resnet20_proj3-R-kd"
 has h200_export && export_checked "$RUNS/exports-h200" engine_eval_h200.json \
       "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
       "resnet20_proj3-B-ste-h200 B resnet20_proj3-ste-h200-b" \

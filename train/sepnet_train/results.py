@@ -60,8 +60,8 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "resnet20_proj3-R-h200-restart",
         # sessions 13-14 (this CPU): a 200-epoch batch-128 R from scratch, bfloat16 autocast
         "resnet20_proj3-R128-long",
-        # session 15 (this CPU): session 11's 80-epoch batch-128 R again, distilled from the
-        # sepnet_cifar R (its committed file, recovered)
+        # sessions 15 on (this CPU): session 11's 80-epoch batch-128 R again, distilled from the
+        # sepnet_cifar R (its committed file, recovered); session 15's copy was lost with its machine
         "resnet20_proj3-R-kd")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
@@ -234,8 +234,8 @@ def render_projections(results: Path) -> str:
          _run_final, (None, "resnet20_proj3-R-h200-restart"), "full", "full"),
         ("full precision, 200 epochs at batch 128 from scratch (sessions 13-14, this CPU)",
          _run_final, (None, "resnet20_proj3-R128-long"), "full", "full"),
-        ("full precision, 80 epochs at batch 128, distilled from the sepnet_cifar R (session 15, "
-         "this CPU)", _run_final, (None, "resnet20_proj3-R-kd"), "full", "full"),
+        ("full precision, 80 epochs at batch 128, distilled from the sepnet_cifar R "
+         "(from session 16, this CPU)", _run_final, (None, "resnet20_proj3-R-kd"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
