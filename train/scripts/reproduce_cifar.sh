@@ -47,6 +47,16 @@ has sepnet_r_recover && { [[ -f "$RUNS/sepnet_cifar-R-recovered/checkpoint.pth" 
   python -m sepnet_train.recover $MODELS/sepnet_cifar-r.sepnet \
     --out "$RUNS/sepnet_cifar-R-recovered/checkpoint.pth"; }
 RREC="$RUNS/sepnet_cifar-R-recovered/checkpoint.pth"
+# Sessions 15-16 each found a fresh machine without $RUNS. A run that spans sessions is committed
+# at each session's end as snapshots/RUN.pth (its checkpoint: weights, optimizer, history); this
+# stage puts each back where $RUNS lacks it, so --resume goes on from there.
+if has restore_snapshots; then
+  for snap in snapshots/*.pth; do
+    [[ -e "$snap" ]] || continue
+    run=$(basename "$snap" .pth)
+    [[ -f "$RUNS/$run/checkpoint.pth" ]] || { mkdir -p "$RUNS/$run"; cp "$snap" "$RUNS/$run/checkpoint.pth"; }
+  done
+fi
 has sepnet_b_kd && $T --model sepnet_cifar --finetune-from "$RREC" --teacher "$RREC" $AUG \
   --binarize alpha --policy all --epochs 21 --lr 0.01 --warmup-epochs 0 \
   --output-dir "$RUNS/sepnet_cifar-B-kd"
@@ -220,6 +230,7 @@ if has analysis; then
 fi
 
 # docs/RESULTS.md's tables, regenerated from the runs, the manifest and the measurements above.
-has results && python -m sepnet_train.results --runs "$RUNS" --write ../docs/RESULTS.md
+# (an if, not has && ...: as the last command, a false `has` would make the script exit 1)
+if has results; then python -m sepnet_train.results --runs "$RUNS" --write ../docs/RESULTS.md; fi
 }
 main "$@"; exit $?  # on the same line: bash must not read on into a file edited mid-run
