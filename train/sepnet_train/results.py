@@ -377,6 +377,33 @@ def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> s
     return "\n".join(lines)
 
 
+# (distilled run, its label-only twin: same model, recipe, seed and epoch budget)
+KD_PAIRS = (("resnet20_proj3-R-kd", "resnet20_proj3-R128-h200"),)
+
+
+def render_teacher_gain(results: Path, pairs=KD_PAIRS, window: int = 10) -> str:
+    """Mean validation top-1 of a distilled run and its twin over the same epochs, in windows.
+
+    Single epochs swing by a few points at a high learning rate; a window's mean over epochs
+    both runs have finished is the fair comparison while the distilled run is still going."""
+    lines = ["| epochs | distilled, mean val top-1 | labels only, mean val top-1 | difference |",
+             "|---|---|---|---|"]
+    for kd_name, base_name in pairs:
+        kd, base = (_load(results / "runs" / f"{n}.json") for n in (kd_name, base_name))
+        if not kd or not base:
+            lines.append(f"| `{kd_name}` against `{base_name}`: not run | – | – | – |")
+            continue
+        n = min(len(kd["history"]), len(base["history"]))
+        for start in range(0, n, window):
+            stop = min(start + window, n)
+            a = [h["val_top1"] for h in kd["history"][start:stop]]
+            b = [h["val_top1"] for h in base["history"][start:stop]]
+            ma, mb = sum(a) / len(a), sum(b) / len(b)
+            lines.append(f"| {start}-{stop - 1} | {pct(ma)} | {pct(mb)} | "
+                         f"{100 * (ma - mb):+.2f} pt |")
+    return "\n".join(lines)
+
+
 def render_quant_error(figures: Path) -> str:
     lines = ["| model | 1×1 | 3×3 | 5×5 |", "|---|---|---|---|",
              "| GoogLeNet (poster) | " + " | ".join(f"{POSTER_GOOGLENET[k]:.4f}"
@@ -432,6 +459,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "ablation": render_ablation(results),
             "refinements": render_refinements(results),
             "refinements_resnet20": render_refinements(results, REFINEMENTS_RESNET20),
+            "teacher_gain": render_teacher_gain(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
             "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}
 

@@ -226,3 +226,18 @@ def test_h200_refinements_name_their_unpacked_start(tmp_path):
             "88.06% (30 ep) | 86.49% | ≥ 88.0% | met |") in proj
     assert "| full precision, session 11 | – | 90.54% (168 ep) | 91.18% | ≥ 91.0% | missed by 0.46 pt |" in proj
     assert "| full precision, session 11, weights averaged (SWA) | – | not run |" in proj
+
+
+def test_teacher_gain_compares_only_epochs_both_runs_finished(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    kd = {"history": [{"val_top1": 0.5 + 0.01 * e} for e in range(13)]}
+    base = {"history": [{"val_top1": 0.5} for _ in range(80)]}
+    (runs / "kd.json").write_text(json.dumps(kd))
+    (runs / "base.json").write_text(json.dumps(base))
+    table = R.render_teacher_gain(tmp_path, pairs=(("kd", "base"),), window=10)
+    rows = table.splitlines()[2:]
+    # epochs 0-9: kd mean 0.545; 10-12: kd mean 0.61; the twin's later epochs are not compared
+    assert rows == ["| 0-9 | 54.50% | 50.00% | +4.50 pt |", "| 10-12 | 61.00% | 50.00% | +11.00 pt |"]
+    missing = R.render_teacher_gain(tmp_path, pairs=(("kd", "absent"),))
+    assert "not run" in missing
