@@ -191,6 +191,19 @@ has resnet20_proj3_r128_long && $T --model resnet20_proj3 --epochs 200 --lr 0.1 
 # the teacher's forward pass about doubles an epoch, so it resumes over sessions.
 has resnet20_proj3_r_kd && $T --model resnet20_proj3 --epochs 80 --lr 0.1 --warmup-epochs 1 \
   $AUG --teacher "$RREC" --seed 0 --output-dir "$RUNS/resnet20_proj3-R-kd"
+# Sessions 18 on (this CPU): ResNet-32 in the authors' layout with the recipe of session 11's
+# batch-128 ResNet-20 R (80 epochs, seed 0; float32), so the two depths compare at one recipe;
+# then refined with learned patterns as that R was (33 epochs, lr 0.02, crop + flip). It resumes
+# over sessions (train/snapshots).
+has resnet32_proj3_r && $T --model resnet32_proj3 --epochs 80 --lr 0.1 --warmup-epochs 1 $AUG \
+  --seed 0 --output-dir "$RUNS/resnet32_proj3-R"
+has resnet32_proj3_b_ste && $T --model resnet32_proj3 $STE20 --epochs 33 \
+  --finetune-from "$RUNS/resnet32_proj3-R/checkpoint.pth" --output-dir "$RUNS/resnet32_proj3-B-ste"
+has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
+  "resnet32_proj3-R R resnet32_proj3-r"
+has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \
+  engine_eval_resnet32_b.json "resnet32_proj3-B-ste B resnet32_proj3-ste-b" \
+  "resnet32_proj3-B-ste BQ resnet32_proj3-ste-bq"
 has h200_export && export_checked "$RUNS/exports-h200" engine_eval_h200.json \
       "resnet20_proj3-R-h200 R resnet20_proj3-h200-r" \
       "resnet20_proj3-B-ste-h200 B resnet20_proj3-ste-h200-b" \

@@ -33,6 +33,7 @@ SEPNET_TARGETS = {"R": 0.920, "B": 0.910, "BQ": 0.910}
 BQ_MAX_BYTES = 1_000_000
 RESNET20_AUTHORS = {"full": 0.9118, "after": 0.1546, "refined": 0.8649}
 RESNET20_TARGETS = {"full": 0.910, "refined": 0.880}
+RESNET32_AUTHORS = {"full": 0.9276, "after": 0.2634, "refined": 0.9021}  # no target: "if time allows"
 POSTER_GOOGLENET = {"1x1": 0.0462, "3x3": 0.0029, "5x5": 0.0056}
 
 # Run folder name → what it is (the names reproduce_cifar.sh uses).
@@ -62,7 +63,10 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "resnet20_proj3-R128-long",
         # sessions 15 on (this CPU): session 11's 80-epoch batch-128 R again, distilled from the
         # sepnet_cifar R (its committed file, recovered); session 15's copy was lost with its machine
-        "resnet20_proj3-R-kd")
+        "resnet20_proj3-R-kd",
+        # sessions 18 on (this CPU): ResNet-32 in the authors' layout, session 11's batch-128
+        # ResNet-20 recipe, then refined with learned patterns
+        "resnet32_proj3-R", "resnet32_proj3-B-ste")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -323,7 +327,10 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R128-B-ste-h200",
                         "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart",
                         "resnet20_proj3-R128-long", "resnet20_proj3-R128-h200",
-                        "resnet20_proj3-R-kd")
+                        "resnet20_proj3-R-kd",
+        # sessions 18 on (this CPU): ResNet-32 in the authors' layout, session 11's batch-128
+        # ResNet-20 recipe, then refined with learned patterns
+        "resnet32_proj3-R", "resnet32_proj3-B-ste")
 
 
 @functools.cache
@@ -404,6 +411,41 @@ def render_teacher_gain(results: Path, pairs=KD_PAIRS, window: int = 10) -> str:
     return "\n".join(lines)
 
 
+# (stage, measure, ResNet-32 run, ResNet-20 run of the same recipe, authors' ResNet-32 key)
+RESNET32_STAGES = (
+    ("full precision, 80 epochs at batch 128", _run_final, "resnet32_proj3-R",
+     "resnet20_proj3-R128-h200", "full"),
+    ("right after binarization, alpha", _after, "resnet32_proj3-B-ste",
+     "resnet20_proj3-R128-B-ste-h200", "after"),
+    ("refined with learned patterns (ours), alpha, no Cutout", _run_final, "resnet32_proj3-B-ste",
+     "resnet20_proj3-R128-B-ste-h200", "refined"),
+)
+
+
+def render_resnet32(results: Path, stages=RESNET32_STAGES) -> str:
+    """ResNet-32 (3x3 projections) beside the ResNet-20 trained with the same recipe and the
+    authors' repository; the difference from the authors says how far the recipe is from theirs."""
+    lines = ["| stage | `resnet32_proj3` (ours) | `resnet20_proj3`, same recipe (ours) | "
+             "authors' ResNet-32 (test set) | ours − authors' |", "|---|---|---|---|---|"]
+    for name, value, run32, run20, key in stages:
+        r32, r20 = (_load(results / "runs" / f"{n}.json") for n in (run32, run20))
+        theirs = RESNET32_AUTHORS[key]
+
+        def cell(run):
+            if not run:
+                return "not run"
+            v = value(run)
+            if v is None:
+                return "–"
+            return pct(v) + ((_progress(run) or f" ({run['epochs_done']} ep)")
+                             if value is _run_final else "")
+        ours = value(r32) if r32 else None
+        diff = ("unfinished" if r32 and value is _run_final and _progress(r32)
+                else f"{100 * (ours - theirs):+.2f} pt" if ours is not None else "–")
+        lines.append(f"| {name} | {cell(r32)} | {cell(r20)} | {pct(theirs)} | {diff} |")
+    return "\n".join(lines)
+
+
 def render_quant_error(figures: Path) -> str:
     lines = ["| model | 1×1 | 3×3 | 5×5 |", "|---|---|---|---|",
              "| GoogLeNet (poster) | " + " | ".join(f"{POSTER_GOOGLENET[k]:.4f}"
@@ -460,6 +502,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "refinements": render_refinements(results),
             "refinements_resnet20": render_refinements(results, REFINEMENTS_RESNET20),
             "teacher_gain": render_teacher_gain(results),
+            "resnet32": render_resnet32(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
             "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}
 

@@ -241,3 +241,24 @@ def test_teacher_gain_compares_only_epochs_both_runs_finished(tmp_path):
     assert rows == ["| 0-9 | 54.50% | 50.00% | +4.50 pt |", "| 10-12 | 61.00% | 50.00% | +11.00 pt |"]
     missing = R.render_teacher_gain(tmp_path, pairs=(("kd", "absent"),))
     assert "not run" in missing
+
+
+def test_resnet32_table_sets_the_same_recipe_resnet20_and_the_authors_beside(tmp_path):
+    runs, res = tmp_path / "runs", tmp_path / "results"
+    fake_run(runs, "resnet20_proj3-R128-h200", 80, 80, 0.8882)
+    fake_run(runs, "resnet32_proj3-R", 12, 80, 0.7000)
+    R.collect(runs, res)
+    rows = R.render_resnet32(res).splitlines()[2:]
+    assert rows[0] == ("| full precision, 80 epochs at batch 128 | 70.00% (epoch 12 of 80: unfinished, "
+                       "resumable) | 88.82% (80 ep) | 92.76% | unfinished |")
+    assert rows[1] == "| right after binarization, alpha | not run | not run | 26.34% | – |"
+    # the finished R and its refinement: the difference from the authors is signed
+    (runs / "resnet32_proj3-R" / "checkpoint.pth").unlink()
+    (runs / "resnet32_proj3-R").rmdir()
+    fake_run(runs, "resnet32_proj3-R", 80, 80, 0.9050)
+    fake_run(runs, "resnet32_proj3-B-ste", 30, 30, 0.9100, after=0.1100, binarize="ste")
+    R.collect(runs, res)
+    rows = R.render_resnet32(res).splitlines()[2:]
+    assert rows[0].endswith("| 90.50% (80 ep) | 88.82% (80 ep) | 92.76% | -2.26 pt |")
+    assert rows[1] == "| right after binarization, alpha | 11.00% | not run | 26.34% | -15.34 pt |"
+    assert rows[2].endswith("| 91.00% (30 ep) | not run | 90.21% | +0.79 pt |")
