@@ -140,6 +140,15 @@ def _progress(run: dict | None) -> str:
     return "" if done >= total else f" (epoch {done} of {total}: unfinished, resumable)"
 
 
+def _run_cell(run: dict | None, value) -> str:
+    """A run's measurement and how far the run got: "not run", "–" or e.g. "88.82% (80 ep)"."""
+    if not run:
+        return "not run"
+    if value is None:
+        return "–"
+    return pct(value) + (_progress(run) or f" ({run['epochs_done']} ep)")
+
+
 def render_sepnet(results: Path, manifest: dict) -> str:
     by_file = {m["file"]: m for m in manifest.get("models", [])}
     engine = {m["file"]: m for m in (_load(results / "engine_eval.json") or {}).get("models", [])}
@@ -252,13 +261,6 @@ def render_projections(results: Path) -> str:
     r1, b1, r3, b3 = (runs[k] for k in (
         "resnet20-R", "resnet20-B-plain", "resnet20_proj3-R", "resnet20_proj3-B-plain"))
 
-    def cell(run, value):
-        if not run:
-            return "not run"
-        if value is None:
-            return "–"
-        return pct(value) + (_progress(run) or f" ({run['epochs_done']} ep)")
-
     def drop(r, b):
         return f"{100 * (_run_final(r) - _run_final(b)):.2f} pt" if r and b else "–"
 
@@ -271,7 +273,7 @@ def render_projections(results: Path) -> str:
                                unfinished=bool(_progress(three)))
         else:
             verdict = "measured" if value(three) is not None else "not run" if not three else "–"
-        cells = (cell(one, value(one)) if one else "–", cell(three, value(three))) if target \
+        cells = (_run_cell(one, value(one)) if one else "–", _run_cell(three, value(three))) if target \
             else (pct(value(one)), pct(value(three)))
         authors = pct(RESNET20_AUTHORS[theirs]) if theirs else "–"
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {authors} | "
@@ -327,10 +329,7 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R128-B-ste-h200",
                         "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart",
                         "resnet20_proj3-R128-long", "resnet20_proj3-R128-h200",
-                        "resnet20_proj3-R-kd",
-        # sessions 18 on (this CPU): ResNet-32 in the authors' layout, session 11's batch-128
-        # ResNet-20 recipe, then refined with learned patterns
-        "resnet32_proj3-R", "resnet32_proj3-B-ste")
+                        "resnet20_proj3-R-kd")
 
 
 @functools.cache
@@ -431,14 +430,10 @@ def render_resnet32(results: Path, stages=RESNET32_STAGES) -> str:
         r32, r20 = (_load(results / "runs" / f"{n}.json") for n in (run32, run20))
         theirs = RESNET32_AUTHORS[key]
 
-        def cell(run):
-            if not run:
-                return "not run"
-            v = value(run)
-            if v is None:
-                return "–"
-            return pct(v) + ((_progress(run) or f" ({run['epochs_done']} ep)")
-                             if value is _run_final else "")
+        def cell(run):  # a final accuracy says how far its run got; right-after-binarization not
+            if value is _run_final:
+                return _run_cell(run, value(run))
+            return pct(value(run)) if run else "not run"
         ours = value(r32) if r32 else None
         diff = ("unfinished" if r32 and value is _run_final and _progress(r32)
                 else f"{100 * (ours - theirs):+.2f} pt" if ours is not None else "–")
