@@ -23,6 +23,7 @@ import functools
 import json
 import re
 import shutil
+import statistics
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -387,27 +388,46 @@ def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> s
 KD_PAIRS = (("resnet20_proj3-R-kd", "resnet20_proj3-R128-h200"),)
 
 
-def render_teacher_gain(results: Path, pairs=KD_PAIRS, window: int = 10) -> str:
-    """Mean validation top-1 of a distilled run and its twin over the same epochs, in windows.
+def render_window_means(results: Path, pairs, headers: tuple[str, str], window: int = 10) -> str:
+    """Mean validation top-1 of two runs over the same epochs, in windows.
 
     Single epochs swing by a few points at a high learning rate; a window's mean over epochs
-    both runs have finished is the fair comparison while the distilled run is still going."""
-    lines = ["| epochs | distilled, mean val top-1 | labels only, mean val top-1 | difference |",
+    both runs have finished is the fair comparison while the first run is still going."""
+    lines = [f"| epochs | {headers[0]}, mean val top-1 | {headers[1]}, mean val top-1 | difference |",
              "|---|---|---|---|"]
-    for kd_name, base_name in pairs:
-        kd, base = (_load(results / "runs" / f"{n}.json") for n in (kd_name, base_name))
-        if not kd or not base:
-            lines.append(f"| `{kd_name}` against `{base_name}`: not run | – | – | – |")
+    for name, base_name in pairs:
+        run, base = (_load(results / "runs" / f"{n}.json") for n in (name, base_name))
+        if not run or not base:
+            lines.append(f"| `{name}` against `{base_name}`: not run | – | – | – |")
             continue
-        n = min(len(kd["history"]), len(base["history"]))
+        n = min(len(run["history"]), len(base["history"]))
         for start in range(0, n, window):
             stop = min(start + window, n)
-            a = [h["val_top1"] for h in kd["history"][start:stop]]
+            a = [h["val_top1"] for h in run["history"][start:stop]]
             b = [h["val_top1"] for h in base["history"][start:stop]]
             ma, mb = sum(a) / len(a), sum(b) / len(b)
             lines.append(f"| {start}-{stop - 1} | {pct(ma)} | {pct(mb)} | "
                          f"{100 * (ma - mb):+.2f} pt |")
     return "\n".join(lines)
+
+
+def render_teacher_gain(results: Path, pairs=KD_PAIRS, window: int = 10) -> str:
+    return render_window_means(results, pairs, ("distilled", "labels only"), window)
+
+
+# (ResNet-32 R, the ResNet-20 R of the same recipe, seed and epoch budget)
+DEPTH_PAIRS = (("resnet32_proj3-R", "resnet20_proj3-R128-h200"),)
+
+
+def render_depth_gain(results: Path, pairs=DEPTH_PAIRS, window: int = 10) -> str:
+    """ResNet-32 against ResNet-20 epoch by epoch, and the median epoch time of the deeper run."""
+    table = render_window_means(results, pairs, ("ResNet-32", "ResNet-20"), window)
+    run = _load(results / "runs" / f"{pairs[0][0]}.json")
+    seconds = [h["seconds"] for h in (run or {}).get("history", []) if "seconds" in h]
+    if not seconds:
+        return table
+    return (table + f"\n\nMedian epoch of `{pairs[0][0]}`: {statistics.median(seconds):.0f} s "
+            f"over {len(seconds)} epochs.")
 
 
 # (stage, measure, ResNet-32 run, ResNet-20 run of the same recipe, authors' ResNet-32 key)
@@ -497,6 +517,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "refinements": render_refinements(results),
             "refinements_resnet20": render_refinements(results, REFINEMENTS_RESNET20),
             "teacher_gain": render_teacher_gain(results),
+            "depth_gain": render_depth_gain(results),
             "resnet32": render_resnet32(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
             "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}

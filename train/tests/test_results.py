@@ -243,6 +243,22 @@ def test_teacher_gain_compares_only_epochs_both_runs_finished(tmp_path):
     assert "not run" in missing
 
 
+def test_depth_gain_compares_windows_and_gives_the_deeper_runs_median_epoch(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    deep = {"history": [{"val_top1": 0.6, "seconds": s} for s in (300.0, 290.0, 900.0, 310.0)]}
+    shallow = {"history": [{"val_top1": 0.5, "seconds": 60.0} for _ in range(80)]}
+    (runs / "deep.json").write_text(json.dumps(deep))
+    (runs / "shallow.json").write_text(json.dumps(shallow))
+    block = R.render_depth_gain(tmp_path, pairs=(("deep", "shallow"),), window=3)
+    lines = block.splitlines()
+    assert lines[0] == "| epochs | ResNet-32, mean val top-1 | ResNet-20, mean val top-1 | difference |"
+    assert lines[2:4] == ["| 0-2 | 60.00% | 50.00% | +10.00 pt |", "| 3-3 | 60.00% | 50.00% | +10.00 pt |"]
+    # the median, not the mean, so one slow epoch (a busy machine) does not move it
+    assert lines[-1] == "Median epoch of `deep`: 305 s over 4 epochs."
+    assert "not run" in R.render_depth_gain(tmp_path, pairs=(("absent", "shallow"),))
+
+
 def test_resnet32_table_sets_the_same_recipe_resnet20_and_the_authors_beside(tmp_path):
     runs, res = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "resnet20_proj3-R128-h200", 80, 80, 0.8882)
