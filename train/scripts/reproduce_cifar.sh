@@ -199,6 +199,15 @@ has resnet32_proj3_r && $T --model resnet32_proj3 --epochs 80 --lr 0.1 --warmup-
   --seed 0 --output-dir "$RUNS/resnet32_proj3-R"
 has resnet32_proj3_b_ste && $T --model resnet32_proj3 $STE20 --epochs 33 \
   --finetune-from "$RUNS/resnet32_proj3-R/checkpoint.pth" --output-dir "$RUNS/resnet32_proj3-B-ste"
+# Sessions 22 on (this CPU): the sepnet_cifar R (its committed file, recovered) trained on for 30
+# epochs (lr 0.02 cosine, no warm-up, the shipped recipe) while distilled from the mean logits of
+# itself and the ResNet-32 R: a second network of another family to learn from. It resumes over
+# sessions (train/snapshots); it needs sepnet_r_recover and resnet32_proj3_r first.
+has sepnet_r_kd_ens && $T --model sepnet_cifar --finetune-from "$RREC" $AUG --epochs 30 --lr 0.02 \
+  --warmup-epochs 0 --teacher "$RREC" "$RUNS/resnet32_proj3-R/checkpoint.pth" \
+  --output-dir "$RUNS/sepnet_cifar-R-kd-ens"
+has sepnet_r_kd_ens_export && export_checked "$RUNS/exports-kd-ens" engine_eval_kd_ens.json \
+  "sepnet_cifar-R-kd-ens R sepnet_cifar-kd-ens-r"
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \

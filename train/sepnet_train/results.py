@@ -67,7 +67,10 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "resnet20_proj3-R-kd",
         # sessions 18 on (this CPU): ResNet-32 in the authors' layout, session 11's batch-128
         # ResNet-20 recipe, then refined with learned patterns
-        "resnet32_proj3-R", "resnet32_proj3-B-ste")
+        "resnet32_proj3-R", "resnet32_proj3-B-ste",
+        # sessions 22 on (this CPU): the sepnet_cifar R trained on from its committed file,
+        # distilled from itself and the ResNet-32 R together (their mean logits)
+        "sepnet_cifar-R-kd-ens")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -322,7 +325,7 @@ def render_ablation(results: Path) -> str:
 # Same R, same augmentation: the paper's refinement, ± the R as teacher, ± learned patterns,
 # and weight averaging continuing from the R and from the learned-pattern B.
 REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
-               "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-h200")
+               "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-h200", "sepnet_cifar-R-kd-ens")
 # ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
 REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste",
                         "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
@@ -370,9 +373,12 @@ def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> s
                     "offset": f"frozen, fixed offset {run['args'].get('offset') or 0.09:g} (authors)"
                     }.get(method, "frozen (paper)")
         t = run["extra"].get("teacher")
-        who = f" `{Path(t['checkpoint']).parent.name}`" if t and t.get("checkpoint") else ""
-        loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × teacher{who} (T = "
-                f"{t['temperature']:g})" if t else "labels only")
+        paths = (t.get("checkpoints") or [t["checkpoint"]]) if t and (
+            t.get("checkpoints") or t.get("checkpoint")) else []
+        who = " + ".join(f"`{Path(c).parent.name}`" for c in paths)
+        kind = "teacher" if len(paths) < 2 else "teachers' mean logits"
+        loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × {kind}"
+                f"{' ' + who if who else ''} (T = {t['temperature']:g})" if t else "labels only")
         loss += f", {_recipe(run)}; {_schedule(run)}"
         src = (run["extra"].get("source_accuracy") or {}).get("top1")
         fine = _run_final(run)

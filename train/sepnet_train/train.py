@@ -72,8 +72,9 @@ def get_args_parser(add_help=True):
     p.add_argument("--swa-bn-batches", type=int, default=None,
                    help="training batches for the averaged model's batch-norm statistics (all)")
     p.add_argument("--finetune-from", default=None, help="checkpoint to start the weights from")
-    p.add_argument("--teacher", default=None,
-                   help="checkpoint of a teacher (e.g. the R model) to distill from while training")
+    p.add_argument("--teacher", default=None, nargs="+",
+                   help="checkpoint(s) of the teacher (e.g. the R model) to distill from while "
+                        "training; several form an ensemble whose logits are averaged")
     p.add_argument("--distill-weight", type=float, default=0.9,
                    help="share of the loss that matches the teacher (the rest: the labels)")
     p.add_argument("--distill-temperature", type=float, default=4.0)
@@ -192,6 +193,19 @@ def distillation_loss(out, target, teacher_logits, criterion, weight, temperatur
                                 nn.functional.log_softmax(teacher_logits / t, dim=1),
                                 reduction="batchmean", log_target=True) * (t * t)
     return (1 - weight) * criterion(out, target) + weight * soft
+
+
+class TeacherEnsemble(nn.Module):
+    """Teachers whose logits are averaged: softmax of the mean logit at temperature T is the
+    normalized geometric mean of the teachers' softened distributions. One teacher passes
+    through unchanged."""
+
+    def __init__(self, teachers):
+        super().__init__()
+        self.teachers = nn.ModuleList(teachers)
+
+    def forward(self, x):
+        return torch.stack([t(x) for t in self.teachers]).mean(0)
 
 
 def train_one_epoch(model, criterion, optimizer, loader, epoch, args, teacher=None):
@@ -360,13 +374,16 @@ def main(args):
 
     teacher = None
     if args.teacher:
-        src = load_checkpoint(args.teacher)
-        teacher = build_model_from_checkpoint(src).to(args.device)
+        srcs = [load_checkpoint(t) for t in args.teacher]
+        teacher = TeacherEnsemble([build_model_from_checkpoint(s) for s in srcs]).to(args.device)
         teacher = teacher.to(memory_format=torch.channels_last).eval().requires_grad_(False)
-        extra.setdefault("teacher", {"checkpoint": str(args.teacher),
-                                     "accuracy": src.get("accuracy"),
-                                     "weight": args.distill_weight,
-                                     "temperature": args.distill_temperature})
+        info = {"weight": args.distill_weight, "temperature": args.distill_temperature}
+        if len(srcs) == 1:  # the layout of the single-teacher runs already logged
+            info.update(checkpoint=str(args.teacher[0]), accuracy=srcs[0].get("accuracy"))
+        else:
+            info.update(checkpoints=[str(t) for t in args.teacher],
+                        accuracies=[s.get("accuracy") for s in srcs])
+        extra.setdefault("teacher", info)
 
     optimizer = torch.optim.SGD(param_groups(model, args.wd), lr=args.lr, momentum=args.momentum,
                                 nesterov=args.nesterov)

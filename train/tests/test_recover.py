@@ -10,7 +10,7 @@ from conftest import rel_err
 
 from sepnet_train import export, quant, recover, reference
 from sepnet_train.models import create_model
-from sepnet_train.train import distillation_loss
+from sepnet_train.train import TeacherEnsemble, distillation_loss
 
 
 def _original(name, x):
@@ -82,3 +82,15 @@ def test_distillation_loss():
     p = torch.softmax(teacher, 1)
     kl = (p * (p.log() - torch.log_softmax(out, 1))).sum(1).mean()
     assert torch.allclose(distillation_loss(out, y, teacher, ce, 1.0, 1.0), kl, atol=1e-6)
+
+
+def test_teacher_ensemble_averages_logits_and_passes_one_teacher_through():
+    torch.manual_seed(0)
+    a, b = nn.Linear(6, 10), nn.Linear(6, 10)
+    x = torch.randn(4, 6)
+    assert torch.equal(TeacherEnsemble([a])(x), a(x))
+    both = TeacherEnsemble([a, b])(x)
+    assert torch.allclose(both, (a(x) + b(x)) / 2, atol=1e-6)
+    # softmax of the mean logit = normalized geometric mean of the two distributions
+    geo = (torch.softmax(a(x), 1) * torch.softmax(b(x), 1)).sqrt()
+    assert torch.allclose(torch.softmax(both, 1), geo / geo.sum(1, keepdim=True), atol=1e-6)

@@ -154,7 +154,10 @@ def test_refinements_table_puts_each_variant_beside_the_papers_refinement(tmp_pa
              ("sepnet_cifar-R", 0.9082), False),
             ("sepnet_cifar-B-ste", 0.8990, None, "ste", ("sepnet_cifar-R", 0.9082), False),
             ("sepnet_cifar-B-ste-swa", 0.8950, None, "ste", ("sepnet_cifar-B-ste", 0.8990), True),
-            ("sepnet_cifar-R-swa", 0.9120, None, "none", ("sepnet_cifar-R", 0.9082), True)):
+            ("sepnet_cifar-R-swa", 0.9120, None, "none", ("sepnet_cifar-R", 0.9082), True),
+            ("sepnet_cifar-R-kd-ens", 0.9130, {"weight": 0.9, "temperature": 4.0, "checkpoints": [
+                "/r/sepnet_cifar-R-recovered/checkpoint.pth", "/r/resnet32_proj3-R/checkpoint.pth"]},
+             "none", ("sepnet_cifar-R-recovered", 0.9082), False)):
         fake_run(runs, name, 20, 20, top1, after=None if method == "none" else 0.0916,
                  binarize=method)
         ck = torch.load(runs / name / "checkpoint.pth", weights_only=False)
@@ -183,6 +186,10 @@ def test_refinements_table_puts_each_variant_beside_the_papers_refinement(tmp_pa
     assert ("| `sepnet_cifar-R-swa` | `sepnet_cifar-R` (90.82%) | none (real-valued) | labels only, "
             "crop + flip; weights averaged each epoch (SWA), lr 0.005 constant | 20 | n/a | 91.00% "
             "| 91.20% | +0.38 pt |") in table
+    assert ("| `sepnet_cifar-R-kd-ens` | `sepnet_cifar-R-recovered` (90.82%) | none (real-valued) | "
+            "0.1 × labels + 0.9 × teachers' mean logits `sepnet_cifar-R-recovered` + "
+            "`resnet32_proj3-R` (T = 4), crop + flip; lr 0.01 cosine | 20 | n/a | 91.00% | 91.30% | "
+            "+0.48 pt |") in table
 
 
 def test_resnet20_refinements_name_the_authors_offset_and_weight_decay(tmp_path):

@@ -95,6 +95,19 @@ def test_binarized_finetune_keeps_patterns_frozen(folder, tmp_path):
     assert model.conv1.pattern is None, "the stem stays real-valued"
 
 
+def test_distills_from_a_teacher_ensemble(folder, tmp_path):
+    """Two teacher checkpoints (here two seeds of one model) train a student, which records both."""
+    teachers = []
+    for seed in ("0", "1"):
+        run_train(folder, tmp_path / f"t{seed}", "--epochs", "1", "--seed", seed)
+        teachers.append(str(tmp_path / f"t{seed}" / "checkpoint.pth"))
+    out = tmp_path / "kd"
+    run_train(folder, out, "--epochs", "1", "--finetune-from", teachers[0], "--teacher", *teachers)
+    t = load_checkpoint(out / "checkpoint.pth")["extra"]["teacher"]
+    assert t["checkpoints"] == teachers and len(t["accuracies"]) == 2 and t["weight"] == 0.9
+    assert "checkpoint" not in t
+
+
 def test_ste_finetune_learns_patterns_resumes_and_exports(folder, tmp_path):
     """``--binarize ste``: the latent weights train, the saved patterns are their signs, a resumed
     run keeps training them, and the exported B file computes what the checkpoint computes."""
