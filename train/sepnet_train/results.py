@@ -423,11 +423,14 @@ def render_teacher_gain(results: Path, pairs=KD_PAIRS, window: int = 10) -> str:
 
 # (ResNet-32 R, the ResNet-20 R of the same recipe, seed and epoch budget)
 DEPTH_PAIRS = (("resnet32_proj3-R", "resnet20_proj3-R128-h200"),)
+# (their learned-pattern refinements: same recipe, 33 epochs each)
+DEPTH_PAIRS_REFINED = (("resnet32_proj3-B-ste", "resnet20_proj3-R128-B-ste-h200"),)
 
 
-def render_depth_gain(results: Path, pairs=DEPTH_PAIRS, window: int = 10) -> str:
+def render_depth_gain(results: Path, pairs=DEPTH_PAIRS, window: int = 10,
+                      headers: tuple[str, str] = ("ResNet-32", "ResNet-20")) -> str:
     """ResNet-32 against ResNet-20 epoch by epoch, and the median epoch time of the deeper run."""
-    table = render_window_means(results, pairs, ("ResNet-32", "ResNet-20"), window)
+    table = render_window_means(results, pairs, headers, window)
     run = _load(results / "runs" / f"{pairs[0][0]}.json")
     seconds = [h["seconds"] for h in (run or {}).get("history", []) if "seconds" in h]
     if not seconds:
@@ -524,6 +527,9 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "refinements_resnet20": render_refinements(results, REFINEMENTS_RESNET20),
             "teacher_gain": render_teacher_gain(results),
             "depth_gain": render_depth_gain(results),
+            "depth_gain_refined": render_depth_gain(
+                results, DEPTH_PAIRS_REFINED, window=5,
+                headers=("ResNet-32 refined", "ResNet-20 refined")),
             "resnet32": render_resnet32(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
             "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}

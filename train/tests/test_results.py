@@ -264,6 +264,10 @@ def test_depth_gain_compares_windows_and_gives_the_deeper_runs_median_epoch(tmp_
     # the median, not the mean, so one slow epoch (a busy machine) does not move it
     assert lines[-1] == "Median epoch of `deep`: 305 s over 4 epochs."
     assert "not run" in R.render_depth_gain(tmp_path, pairs=(("absent", "shallow"),))
+    named = R.render_depth_gain(tmp_path, pairs=(("deep", "shallow"),), window=3,
+                                headers=("ResNet-32 refined", "ResNet-20 refined"))
+    assert named.splitlines()[0].startswith("| epochs | ResNet-32 refined, mean val top-1 | "
+                                            "ResNet-20 refined, mean val top-1 |")
 
 
 def test_resnet32_table_sets_the_same_recipe_resnet20_and_the_authors_beside(tmp_path):
