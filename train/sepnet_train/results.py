@@ -373,8 +373,8 @@ def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> s
                     "offset": f"frozen, fixed offset {run['args'].get('offset') or 0.09:g} (authors)"
                     }.get(method, "frozen (paper)")
         t = run["extra"].get("teacher")
-        paths = (t.get("checkpoints") or [t["checkpoint"]]) if t and (
-            t.get("checkpoints") or t.get("checkpoint")) else []
+        # an ensemble logs "checkpoints", a single teacher "checkpoint" (the older runs' layout)
+        paths = [c for c in (t.get("checkpoints") or [t.get("checkpoint")]) if c] if t else []
         who = " + ".join(f"`{Path(c).parent.name}`" for c in paths)
         kind = "teacher" if len(paths) < 2 else "teachers' mean logits"
         loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × {kind}"
