@@ -383,6 +383,10 @@ def main(args):
         else:
             info.update(checkpoints=[str(t) for t in args.teacher],
                         accuracies=[s.get("accuracy") for s in srcs])
+            if not resume:  # how good the averaged teacher is: what the student can approach
+                info["ensemble"] = evaluate(teacher, criterion, val_loader, args, "teachers")
+                if is_main():
+                    print(f"teacher ensemble: {json.dumps(info['ensemble'])}")
         extra.setdefault("teacher", info)
 
     optimizer = torch.optim.SGD(param_groups(model, args.wd), lr=args.lr, momentum=args.momentum,
@@ -413,6 +417,8 @@ def main(args):
     kept = model if swa_model is None else swa_model.module  # evaluated, saved and exported
     if args.eval_only:
         print(json.dumps(evaluate(kept, criterion, val_loader, args)))
+        if teacher is not None:
+            print(json.dumps({"teacher": evaluate(teacher, criterion, val_loader, args)}))
         return
 
     epoch, last_plot = start_epoch, 0.0

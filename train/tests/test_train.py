@@ -106,6 +106,20 @@ def test_distills_from_a_teacher_ensemble(folder, tmp_path):
     t = load_checkpoint(out / "checkpoint.pth")["extra"]["teacher"]
     assert t["checkpoints"] == teachers and len(t["accuracies"]) == 2 and t["weight"] == 0.9
     assert "checkpoint" not in t
+    assert t["ensemble"]["val_n"] == 2 * len(CLASSES)
+    # One teacher twice: the ensemble is that teacher, so its validation numbers are the ones
+    # logged when the teacher was trained, and --eval-only reports them too.
+    twice = tmp_path / "twice"
+    run_train(folder, twice, "--epochs", "1", "--finetune-from", teachers[1],
+              "--teacher", teachers[1], teachers[1])
+    logged = load_checkpoint(teachers[1])["history"][-1]
+    ens = load_checkpoint(twice / "checkpoint.pth")["extra"]["teacher"]["ensemble"]
+    assert ens["val_top1"] == logged["val_top1"] and ens["val_top5"] == logged["val_top5"]
+    assert ens["val_loss"] == pytest.approx(logged["val_loss"], rel=1e-5)
+    r = run_train(folder, twice, "--epochs", "1", "--resume", "--eval-only",
+                  "--teacher", teachers[1], teachers[1])
+    shown = json.loads(r.stdout.strip().splitlines()[-1])["teacher"]
+    assert shown["val_top1"] == logged["val_top1"]
 
 
 def test_ste_finetune_learns_patterns_resumes_and_exports(folder, tmp_path):
