@@ -208,6 +208,16 @@ has sepnet_r_kd_ens && $T --model sepnet_cifar --finetune-from "$RREC" $AUG --ep
   --output-dir "$RUNS/sepnet_cifar-R-kd-ens"
 has sepnet_r_kd_ens_export && export_checked "$RUNS/exports-kd-ens" engine_eval_kd_ens.json \
   "sepnet_cifar-R-kd-ens R sepnet_cifar-kd-ens-r"
+# Then the learned-pattern B of session 11 (sepnet_b_ste_h200: 20 epochs, lr 0.02, labels only)
+# from that distilled R instead of the recovered one: one change, the R it starts from. Decided
+# before the distilled R finished, so it runs whatever that R scores. Run it after
+# sepnet_r_kd_ens (same STAGES: that stage resumes to its end first).
+has sepnet_b_ste_kd_ens && $T --model sepnet_cifar --finetune-from \
+  "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" $AUG --binarize ste --policy all --epochs 20 \
+  --lr 0.02 --warmup-epochs 0 --output-dir "$RUNS/sepnet_cifar-B-ste-kd-ens"
+has sepnet_b_ste_kd_ens_export && export_checked "$RUNS/exports-b-kd-ens" engine_eval_b_kd_ens.json \
+  "sepnet_cifar-B-ste-kd-ens B sepnet_cifar-ste-kd-ens-b" \
+  "sepnet_cifar-B-ste-kd-ens BQ sepnet_cifar-ste-kd-ens-bq"
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \

@@ -69,8 +69,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # ResNet-20 recipe, then refined with learned patterns
         "resnet32_proj3-R", "resnet32_proj3-B-ste",
         # sessions 22 on (this CPU): the sepnet_cifar R trained on from its committed file,
-        # distilled from itself and the ResNet-32 R together (their mean logits)
-        "sepnet_cifar-R-kd-ens")
+        # distilled from itself and the ResNet-32 R together (their mean logits); then a
+        # learned-pattern B from it
+        "sepnet_cifar-R-kd-ens", "sepnet_cifar-B-ste-kd-ens")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -325,7 +326,8 @@ def render_ablation(results: Path) -> str:
 # Same R, same augmentation: the paper's refinement, ± the R as teacher, ± learned patterns,
 # and weight averaging continuing from the R and from the learned-pattern B.
 REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
-               "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-h200", "sepnet_cifar-R-kd-ens")
+               "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-h200", "sepnet_cifar-R-kd-ens",
+               "sepnet_cifar-B-ste-kd-ens")
 # ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
 REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste",
                         "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
