@@ -105,13 +105,14 @@ swa() {  # swa MODEL B_RUN_FOLDER [extra flags]: average on from a finished refi
 B_METHOD=${B_METHOD:-alpha}
 BSUF=$([ "$B_METHOD" = ste ] && echo -ste || true)
 SEPNET_SKIP_R=${SEPNET_SKIP_R:-${SKIP_R:-0}}  # SEP-Net's R may be skipped alone (from the committed file)
+recover_r() {  # recover_r CHECKPOINT: the committed R file as a trainable model (recover.py)
+  [ -f "$1" ] || python3 -m sepnet_train.recover ../www/models/sepnet_cifar-r.sepnet \
+    --data-path "$DATA" --out "$1"
+}
 sepnet() {
   local SKIP_R=$SEPNET_SKIP_R
-  if [ "${SKIP_R:-0}" = 1 ] && [ ! -f "$RUNS/sepnet_cifar-R/checkpoint.pth" ]; then
-    # No R checkpoint on a fresh machine: rebuild it from the committed R file (recover.py).
-    python3 -m sepnet_train.recover ../www/models/sepnet_cifar-r.sepnet --data-path "$DATA" \
-      --out "$RUNS/sepnet_cifar-R/checkpoint.pth"
-  fi
+  # No R checkpoint on a fresh machine: rebuild it from the committed R file.
+  [ "${SKIP_R:-0}" = 1 ] && recover_r "$RUNS/sepnet_cifar-R/checkpoint.pth"
   [ "${SKIP_R:-0}" = 1 ] || $T --model sepnet_cifar $R $AUG --output-dir "$RUNS/sepnet_cifar-R"
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/checkpoint.pth" $B $AUG \
     --binarize "$B_METHOD" --policy all --output-dir "$RUNS/sepnet_cifar-B$BSUF"
@@ -123,8 +124,7 @@ sepnet() {
 # ($B, B_METHOD) from it. The CPU's sepnet_r_kd_ens only fine-tunes the committed R this way.
 sepnet_kd() {
   local rrec=$RUNS/sepnet_cifar-R-recovered/checkpoint.pth r32=$RUNS/resnet32_proj3-R/checkpoint.pth
-  [ -f "$rrec" ] || python3 -m sepnet_train.recover ../www/models/sepnet_cifar-r.sepnet \
-    --data-path "$DATA" --out "$rrec"
+  recover_r "$rrec"
   [ -f "$r32" ] || { mkdir -p "$(dirname "$r32")" && cp snapshots/resnet32_proj3-R.pth "$r32"; }
   [ "${SKIP_R:-0}" = 1 ] || $T --model sepnet_cifar $R $AUG --teacher "$rrec" "$r32" \
     --output-dir "$RUNS/sepnet_cifar-R-kd"

@@ -383,7 +383,9 @@ def main(args):
         else:
             info.update(checkpoints=[str(t) for t in args.teacher],
                         accuracies=[s.get("accuracy") for s in srcs])
-            if not resume:  # how good the averaged teacher is: what the student can approach
+            # How good the averaged teacher is: what the student can approach (--eval-only
+            # prints it below, so it is not evaluated twice).
+            if not resume and not args.eval_only:
                 info["ensemble"] = evaluate(teacher, criterion, val_loader, args, "teachers")
                 if is_main():
                     print(f"teacher ensemble: {json.dumps(info['ensemble'])}")
