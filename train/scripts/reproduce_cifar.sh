@@ -208,6 +208,11 @@ has sepnet_r_kd_ens && $T --model sepnet_cifar --finetune-from "$RREC" $AUG --ep
   --output-dir "$RUNS/sepnet_cifar-R-kd-ens"
 has sepnet_r_kd_ens_export && export_checked "$RUNS/exports-kd-ens" engine_eval_kd_ens.json \
   "sepnet_cifar-R-kd-ens R sepnet_cifar-kd-ens-r"
+# Session 24: whether a candidate replaces a shipped file is decided by a paired test on the same
+# 5,000 images (sepnet_train/compare.py: exact McNemar, p < 0.05), fixed before the runs finished.
+C="python -m sepnet_train.compare"
+has sepnet_r_kd_ens_compare && $C $MODELS/sepnet_cifar-r.sepnet \
+  "$RUNS/exports-kd-ens/sepnet_cifar-kd-ens-r.sepnet" --json-out ../docs/results/compare_r_kd_ens.json
 # Then the learned-pattern B of session 11 (sepnet_b_ste_h200: 20 epochs, lr 0.02, labels only)
 # from that distilled R instead of the recovered one: one change, the R it starts from. Decided
 # before the distilled R finished, so it runs whatever that R scores. Run it after
@@ -218,6 +223,12 @@ has sepnet_b_ste_kd_ens && $T --model sepnet_cifar --finetune-from \
 has sepnet_b_ste_kd_ens_export && export_checked "$RUNS/exports-b-kd-ens" engine_eval_b_kd_ens.json \
   "sepnet_cifar-B-ste-kd-ens B sepnet_cifar-ste-kd-ens-b" \
   "sepnet_cifar-B-ste-kd-ens BQ sepnet_cifar-ste-kd-ens-bq"
+if has sepnet_b_ste_kd_ens_compare; then
+  $C $MODELS/sepnet_cifar-b.sepnet "$RUNS/exports-b-kd-ens/sepnet_cifar-ste-kd-ens-b.sepnet" \
+    --json-out ../docs/results/compare_b_kd_ens.json
+  $C $MODELS/sepnet_cifar-bq.sepnet "$RUNS/exports-b-kd-ens/sepnet_cifar-ste-kd-ens-bq.sepnet" \
+    --json-out ../docs/results/compare_bq_kd_ens.json
+fi
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \

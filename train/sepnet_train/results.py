@@ -518,6 +518,36 @@ def render_binarization(results: Path, figures: Path) -> str:
     return "\n".join(lines)
 
 
+# The paired comparisons behind each shipping decision (sepnet_train/compare.py, written by
+# reproduce_cifar.sh's *_compare stages): shipped file against candidate, on the same images.
+SHIP_DECISIONS = (("compare_r_kd_ens.json", "sepnet_cifar R",
+                   "shipped R (146 ep)", "R trained on 30 ep, distilled from R + ResNet-32 R"),
+                  ("compare_b_kd_ens.json", "sepnet_cifar B",
+                   "shipped B (frozen patterns)", "learned-pattern B from the distilled R"),
+                  ("compare_bq_kd_ens.json", "sepnet_cifar BQ (the page's default)",
+                   "shipped BQ", "BQ of the learned-pattern B from the distilled R"))
+
+
+def render_ship_decisions(results: Path, decisions=SHIP_DECISIONS) -> str:
+    """Each candidate beside the file it would replace, with McNemar's exact test."""
+    lines = ["| model | shipped | candidate | shipped top-1 | candidate top-1 | only shipped right "
+             "| only candidate right | candidate − shipped (95% CI) | exact McNemar p | decision |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for file, model, shipped, candidate in decisions:
+        c = _load(results / file)
+        if not c:
+            lines.append(f"| {model} | {shipped} | {candidate} | – | – | – | – | – | – | not run |")
+            continue
+        lo, hi = c["difference_ci95"]
+        verdict = ("ship the candidate" if c["b_better_beyond_noise"] else
+                   f"keep the shipped file (not better at p < {c['ship_alpha']:g})")
+        lines.append(f"| {model} | {shipped} | {candidate} | {pct(c['top1_a'])} | {pct(c['top1_b'])} "
+                     f"| {c['only_a_correct']} | {c['only_b_correct']} "
+                     f"| {100 * c['difference']:+.2f} pt ({100 * lo:+.2f} to {100 * hi:+.2f}) "
+                     f"| {c['mcnemar_p']:.3g} | {verdict} |")
+    return "\n".join(lines)
+
+
 def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
                figures: Path | None = None) -> dict[str, str]:
     manifest = _load(manifest_path or REPO / "www" / "models" / "manifest.json") or {}
@@ -534,7 +564,8 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
                 headers=("ResNet-32 refined", "ResNet-20 refined")),
             "resnet32": render_resnet32(results),
             "quant_error": render_quant_error(figures or REPO / "docs" / "figures"),
-            "binarization": render_binarization(results, figures or REPO / "docs" / "figures")}
+            "binarization": render_binarization(results, figures or REPO / "docs" / "figures"),
+            "ship_decisions": render_ship_decisions(results)}
 
 
 def write_blocks(doc: Path, blocks: dict[str, str]) -> list[str]:

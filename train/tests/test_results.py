@@ -289,3 +289,22 @@ def test_resnet32_table_sets_the_same_recipe_resnet20_and_the_authors_beside(tmp
     assert rows[0].endswith("| 90.50% (80 ep) | 88.82% (80 ep) | 92.76% | -2.26 pt |")
     assert rows[1] == "| right after binarization, alpha | 11.00% | not run | 26.34% | -15.34 pt |"
     assert rows[2].endswith("| 91.00% (30 ep) | not run | 90.21% | +0.79 pt |")
+
+
+def test_ship_decisions_come_from_the_paired_comparisons(tmp_path):
+    from sepnet_train import compare
+    rng = torch.Generator().manual_seed(0)
+    a = (torch.rand(5000, generator=rng) < 0.90).numpy()
+    b = a.copy()
+    b[:400] = True                      # the candidate also gets the first 400 images right
+    c = dict(compare.paired_difference(a, b), ship_alpha=compare.SHIP_ALPHA)
+    (tmp_path / "compare_r_kd_ens.json").write_text(json.dumps(c))
+    same = dict(compare.paired_difference(a, a), ship_alpha=compare.SHIP_ALPHA)
+    (tmp_path / "compare_b_kd_ens.json").write_text(json.dumps(same))
+    rows = R.render_ship_decisions(tmp_path).splitlines()[2:]
+    gained = int((~a[:400]).sum())
+    assert f"| 0 | {gained} |" in rows[0] and rows[0].endswith("| ship the candidate |")
+    assert f"{100 * gained / 5000:+.2f} pt" in rows[0]
+    assert rows[1].endswith("| keep the shipped file (not better at p < 0.05) |")
+    assert "| 1 |" in rows[1]           # p = 1 for identical predictions
+    assert rows[2].endswith("| not run |")
