@@ -105,8 +105,8 @@ swa() {  # swa MODEL B_RUN_FOLDER [extra flags]: average on from a finished refi
 B_METHOD=${B_METHOD:-alpha}
 BSUF=$([ "$B_METHOD" = ste ] && echo -ste || true)
 SEPNET_SKIP_R=${SEPNET_SKIP_R:-${SKIP_R:-0}}  # SEP-Net's R may be skipped alone (from the committed file)
-recover_r() {  # recover_r CHECKPOINT: the committed R file as a trainable model (recover.py)
-  [ -f "$1" ] || python3 -m sepnet_train.recover ../www/models/sepnet_cifar-r.sepnet \
+recover_r() {  # recover_r CHECKPOINT: the 146-epoch R file (shipped until session 24) as a trainable model
+  [ -f "$1" ] || python3 -m sepnet_train.recover snapshots/sepnet_cifar-R-146ep.sepnet \
     --data-path "$DATA" --out "$1"
 }
 sepnet() {

@@ -42,10 +42,12 @@ has sepnet_b && $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R/ch
   --binarize alpha --policy all --epochs 32 --lr 0.01 --warmup-epochs 0 --output-dir "$RUNS/sepnet_cifar-B"
 # Session 7: the R checkpoint was gone with the machine, so the committed R file was turned back
 # into a trainable model (sepnet_train/recover.py), and B refined again with that R as teacher
-# (knowledge distillation); --deadline fitted it to 21 epochs on this CPU.
+# (knowledge distillation); --deadline fitted it to 21 epochs on this CPU. The file is the
+# 146-epoch R that shipped in sessions 6-23, kept as snapshots/sepnet_cifar-R-146ep.sepnet since
+# session 24 shipped the distilled R in its place (stage sepnet_r_kd_ens_ship).
+R146=snapshots/sepnet_cifar-R-146ep.sepnet
 has sepnet_r_recover && { [[ -f "$RUNS/sepnet_cifar-R-recovered/checkpoint.pth" ]] || \
-  python -m sepnet_train.recover $MODELS/sepnet_cifar-r.sepnet \
-    --out "$RUNS/sepnet_cifar-R-recovered/checkpoint.pth"; }
+  python -m sepnet_train.recover $R146 --out "$RUNS/sepnet_cifar-R-recovered/checkpoint.pth"; }
 RREC="$RUNS/sepnet_cifar-R-recovered/checkpoint.pth"
 # Sessions 15-16 each found a fresh machine without $RUNS. A run that spans sessions is committed
 # at each session's end as snapshots/RUN.pth (its checkpoint: weights, optimizer, history); this
@@ -77,6 +79,7 @@ has sepnet_r_plain && $T --model sepnet_cifar --epochs 44 --lr 0.1 --wd 5e-4 --o
 if has sepnet_export; then
   E="python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json"
   $E --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --variant R --out "$MODELS/sepnet_cifar-r.sepnet"
+  cp "$MODELS/sepnet_cifar-r.sepnet" $R146   # what sepnet_r_recover and the later stages start from
   $E --checkpoint "$RUNS/sepnet_cifar-B/checkpoint.pth" --variant B --out "$MODELS/sepnet_cifar-b.sepnet"
   $E --checkpoint "$RUNS/sepnet_cifar-B/checkpoint.pth" --variant BQ --out "$MODELS/sepnet_cifar-bq.sepnet" --default
 fi
@@ -211,8 +214,12 @@ has sepnet_r_kd_ens_export && export_checked "$RUNS/exports-kd-ens" engine_eval_
 # Session 24: whether a candidate replaces a shipped file is decided by a paired test on the same
 # 5,000 images (sepnet_train/compare.py: exact McNemar, p < 0.05), fixed before the runs finished.
 C="python -m sepnet_train.compare"
-has sepnet_r_kd_ens_compare && $C $MODELS/sepnet_cifar-r.sepnet \
-  "$RUNS/exports-kd-ens/sepnet_cifar-kd-ens-r.sepnet" --json-out ../docs/results/compare_r_kd_ens.json
+has sepnet_r_kd_ens_compare && $C $R146 "$RUNS/exports-kd-ens/sepnet_cifar-kd-ens-r.sepnet" \
+  --json-out ../docs/results/compare_r_kd_ens.json
+# It was better (p = 0.0008, RESULTS.md): the distilled R ships as the page's R file. Then
+# STAGES=engine_eval again (that stage comes earlier in this file) measures the files shipped.
+has sepnet_r_kd_ens_ship && python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json \
+  --checkpoint "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" --variant R --out "$MODELS/sepnet_cifar-r.sepnet"
 # Then the learned-pattern B of session 11 (sepnet_b_ste_h200: 20 epochs, lr 0.02, labels only)
 # from that distilled R instead of the recovered one: one change, the R it starts from. Decided
 # before the distilled R finished, so it runs whatever that R scores. Run it after

@@ -154,16 +154,20 @@ def _run_cell(run: dict | None, value) -> str:
     return pct(value) + (_progress(run) or f" ({run['epochs_done']} ep)")
 
 
-def render_sepnet(results: Path, manifest: dict) -> str:
+# The run each shipped sepnet_cifar file was exported from. Session 24 shipped the distilled R
+# (stage sepnet_r_kd_ens_ship: better than the 146-epoch sepnet_cifar-R at p = 0.0008).
+SEPNET_SHIPPED_RUNS = {"R": "sepnet_cifar-R-kd-ens", "B": "sepnet_cifar-B", "BQ": "sepnet_cifar-B"}
+
+
+def render_sepnet(results: Path, manifest: dict, shipped_runs=SEPNET_SHIPPED_RUNS) -> str:
     by_file = {m["file"]: m for m in manifest.get("models", [])}
     engine = {m["file"]: m for m in (_load(results / "engine_eval.json") or {}).get("models", [])}
-    runs = {v: _load(results / "runs" / f"sepnet_cifar-{'R' if v == 'R' else 'B'}.json")
-            for v in ("R", "B", "BQ")}
+    runs = {v: _load(results / "runs" / f"{shipped_runs[v]}.json") for v in ("R", "B", "BQ")}
     lines = [
-        "| variant | params | file bytes | training run, last epoch (PyTorch) | right after "
+        "| variant | training run | params | file bytes | training run, last epoch (PyTorch) | right after "
         "binarization | the file, PyTorch reader: top-1 / top-5 | the file, `sepnet eval`: "
         "top-1 / top-5 | target | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in ("R", "B", "BQ"):
         f = f"sepnet_cifar-{v.lower()}.sepnet"
@@ -173,8 +177,8 @@ def render_sepnet(results: Path, manifest: dict) -> str:
         size_ok = m is None or v != "BQ" or m["bytes"] < BQ_MAX_BYTES
         target = f"≥ {pct(SEPNET_TARGETS[v], 1)}" + (", < 1 MB" if v == "BQ" else "")
         train_col = pct(_run_final(run)) + _progress(run) if v != "BQ" else "(B's run)"
-        lines.append(
-            f"| {v} | {m['params']:,} | {m['bytes']:,} | " if m else f"| {v} | | | ")
+        lines.append(f"| {v} | `{shipped_runs[v]}` | {m['params']:,} | {m['bytes']:,} | " if m
+                     else f"| {v} | `{shipped_runs[v]}` | | | ")
         lines[-1] += (
             f"{train_col} | {pct((after or {}).get('val_top1')) if v != 'R' else 'n/a'} | "
             f"{pct(acc.get('top1'))} / {pct(acc.get('top5'))} | "

@@ -23,9 +23,11 @@ def fake_run(runs, name, epochs_done, epochs, top1, after=None, binarize="none")
 def test_collect_and_render(tmp_path):
     runs, res = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "sepnet_cifar-R", 50, 50, 0.9312)
+    fake_run(runs, "sepnet_cifar-R-kd-ens", 30, 30, 0.9355)   # the R that ships (SEPNET_SHIPPED_RUNS)
     fake_run(runs, "sepnet_cifar-B", 12, 20, 0.9051, after=0.4012, binarize="alpha")
     fake_run(runs, "resnet20-R", 100, 100, 0.9150)
-    assert R.collect(runs, res) == ["sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R"]
+    assert R.collect(runs, res) == ["sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R",
+                                    "sepnet_cifar-R-kd-ens"]
     summary = json.loads((res / "runs" / "sepnet_cifar-B.json").read_text())
     assert summary["extra"]["binarized_layers"] == 2 and summary["epochs_done"] == 12
 
@@ -45,6 +47,11 @@ def test_collect_and_render(tmp_path):
     rows = {line.split("|")[1].strip(): line for line in blocks["sepnet_cifar"].splitlines()
             if line.startswith("|")}
     assert "93.12% / 99.80%" in rows["R"] and "93.10% / 99.80%" in rows["R"] and "| met |" in rows["R"]
+    # Each row names the run its file came from, and its training column is that run's.
+    assert rows["R"].startswith("| R | `sepnet_cifar-R-kd-ens` |") and "| 93.55% |" in rows["R"]
+    assert rows["BQ"].startswith("| BQ | `sepnet_cifar-B` |")
+    other = R.render_sepnet(res, manifest, dict(R.SEPNET_SHIPPED_RUNS, R="sepnet_cifar-R"))
+    assert "| R | `sepnet_cifar-R` | 783,290 | 3,148,192 | 93.12% |" in other
     assert "epoch 12 of 20: unfinished, resumable" in rows["B"] and "40.12%" in rows["B"]
     assert "missed (size)" in rows["BQ"]  # accurate enough, but over 1 MB
     assert "largest difference 0.02 point" in blocks["sepnet_cifar"]
