@@ -76,8 +76,8 @@ has sepnet_r_swa && $T --model sepnet_cifar --finetune-from "$RREC" $AUG $SWA --
 has sepnet_b_ste_swa && $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-B-ste/checkpoint.pth" \
   $AUG --binarize ste --policy all $SWA --epochs 17 --lr 0.005 --output-dir "$RUNS/sepnet_cifar-B-ste-swa"
 has sepnet_r_plain && $T --model sepnet_cifar --epochs 44 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/sepnet_cifar-R-plain"
+E="python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json"  # into the page's models
 if has sepnet_export; then
-  E="python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json"
   $E --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --variant R --out "$MODELS/sepnet_cifar-r.sepnet"
   cp "$MODELS/sepnet_cifar-r.sepnet" $R146   # what sepnet_r_recover and the later stages start from
   $E --checkpoint "$RUNS/sepnet_cifar-B/checkpoint.pth" --variant B --out "$MODELS/sepnet_cifar-b.sepnet"
@@ -218,7 +218,7 @@ has sepnet_r_kd_ens_compare && $C $R146 "$RUNS/exports-kd-ens/sepnet_cifar-kd-en
   --json-out ../docs/results/compare_r_kd_ens.json
 # It was better (p = 0.0008, RESULTS.md): the distilled R ships as the page's R file. Then
 # STAGES=engine_eval again (that stage comes earlier in this file) measures the files shipped.
-has sepnet_r_kd_ens_ship && python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json \
+has sepnet_r_kd_ens_ship && $E \
   --checkpoint "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" --variant R --out "$MODELS/sepnet_cifar-r.sepnet"
 # Then the learned-pattern B of session 11 (sepnet_b_ste_h200: 20 epochs, lr 0.02, labels only)
 # from that distilled R instead of the recovered one: one change, the R it starts from. Decided

@@ -27,10 +27,7 @@ def reference_accuracy(model_path: Path, folder: Path, cache: Path) -> dict:
     images, labels, classes, _ = D.load_folder_uint8(folder, 32, cache_dir=cache)
     if classes != list(ref.labels):
         raise SystemExit(f"{model_path.name}: labels {ref.labels} != folder classes {classes}")
-    loader = D.TensorLoader(images, labels, batch_size=250, train=False,
-                            mean=ref.preprocess["mean"], std=ref.preprocess["std"],
-                            channels_last=False)
-    return reference.evaluate(ref, loader)
+    return reference.evaluate(ref, reference.batches_for(ref, images, labels))
 
 
 def engine_accuracy(sepnet_bin: Path, model_path: Path, folder: Path) -> dict:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -67,11 +66,8 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
 def correct_mask(ref: reference.RefModel, images: np.ndarray, labels: np.ndarray,
                  batch_size: int = 250) -> np.ndarray:
     """Per-image top-1 correctness of a loaded file, with the file's own preprocessing."""
-    loader = D.TensorLoader(images, labels, batch_size=batch_size, train=False,
-                            mean=ref.preprocess["mean"], std=ref.preprocess["std"],
-                            device=str(ref.device), channels_last=False)
     out = []
-    for x, y in loader:
+    for x, y in reference.batches_for(ref, images, labels, batch_size):
         out.append((ref(x).argmax(dim=1) == y.to(x.device)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
@@ -79,14 +75,13 @@ def correct_mask(ref: reference.RefModel, images: np.ndarray, labels: np.ndarray
 def compare_files(path_a: Path, path_b: Path, data_path: Path, per_class: int = 500) -> dict:
     """The paired comparison of two CIFAR-10 files on the first ``per_class`` validation images
     of each class (the fixed split's ranking, so 500 is the whole split)."""
-    images, labels, classes, files = D.load_folder_uint8(Path(data_path), 32)
-    idx = np.flatnonzero(D.validation_mask(files, labels, per_class))
+    images, labels, classes = reference.cifar_val_split(data_path, per_class)
     masks = []
     for path in (path_a, path_b):
         ref = reference.load(path)
         if list(ref.labels) != classes:
             raise SystemExit(f"{Path(path).name}: labels {list(ref.labels)} != folder classes {classes}")
-        masks.append(correct_mask(ref, images[idx], labels[idx]))
+        masks.append(correct_mask(ref, images, labels))
     return {"a": str(path_a), "b": str(path_b), "split": f"val{10 * per_class}",
             "ship_alpha": SHIP_ALPHA, **paired_difference(*masks)}
 
@@ -117,4 +112,3 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

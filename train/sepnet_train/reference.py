@@ -326,6 +326,24 @@ def load(path, device="cpu") -> RefModel:
     return RefModel(meta, tensors).to(device)
 
 
+def cifar_val_split(data_path=None, per_class: int = 500):
+    """(uint8 images, labels, class names) of the fixed validation split's first ``per_class``
+    images of each class (``sepnet_train.data``; 500 is the whole split)."""
+    from . import data as D
+    images, labels, classes, files = D.load_folder_uint8(Path(data_path or D.DEFAULT_CIFAR_TRAIN), 32)
+    idx = np.flatnonzero(D.validation_mask(files, labels, per_class))
+    return images[idx], labels[idx], classes
+
+
+def batches_for(ref: RefModel, images, labels, batch_size: int = 250):
+    """Evaluation batches of uint8 images with the file's own preprocessing (so a wrong mean/std
+    in the file shows up as lost accuracy)."""
+    from . import data as D
+    return D.TensorLoader(images, labels, batch_size=batch_size, train=False,
+                          mean=ref.preprocess["mean"], std=ref.preprocess["std"],
+                          device=str(ref.device), channels_last=False)
+
+
 @torch.no_grad()
 def evaluate(ref: RefModel, batches, topk=(1, 5)) -> dict:
     """Top-k accuracy of a loaded file over an iterable of (images [N,C,H,W], labels [N])."""
@@ -344,13 +362,9 @@ def evaluate_cifar_val(ref: RefModel, data_path=None, per_class: int = 500,
                        batch_size: int = 250, limit: int | None = None) -> dict:
     """Accuracy of a CIFAR-10 file on the fixed validation split (``sepnet_train.data``), using
     the file's own preprocessing (so a wrong mean/std in the file shows up as lost accuracy)."""
-    from . import data as D
-    images, labels, _, files = D.load_folder_uint8(Path(data_path or D.DEFAULT_CIFAR_TRAIN), 32)
-    idx = np.flatnonzero(D.validation_mask(files, labels, per_class))
+    images, labels, _ = cifar_val_split(data_path, per_class)
     if limit:
-        idx = idx[np.random.RandomState(1).permutation(len(idx))[:limit]]
-    loader = D.TensorLoader(images[idx], labels[idx], batch_size=batch_size, train=False,
-                            mean=ref.preprocess["mean"], std=ref.preprocess["std"],
-                            device=str(ref.device), channels_last=False)
-    acc = evaluate(ref, loader)
+        keep = np.random.RandomState(1).permutation(len(labels))[:limit]
+        images, labels = images[keep], labels[keep]
+    acc = evaluate(ref, batches_for(ref, images, labels, batch_size))
     return {"split": f"val{per_class * 10}", **acc}
