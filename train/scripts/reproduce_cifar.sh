@@ -236,6 +236,19 @@ if has sepnet_b_ste_kd_ens_compare; then
   $C $MODELS/sepnet_cifar-bq.sepnet "$RUNS/exports-b-kd-ens/sepnet_cifar-ste-kd-ens-bq.sepnet" \
     --json-out ../docs/results/compare_bq_kd_ens.json
 fi
+# Session 25 (this CPU, no GPU): a second generation of the same distillation. The distilled R
+# (shipped, 91.58%) trained on again with the same recipe (lr 0.02 cosine, no warm-up), now taught
+# by the mean logits of itself and the ResNet-32 R: the strongest network of each family we have.
+# Fixed before it ran: 30 epochs, cut by --deadline (DEADLINE=unix time) to what one session
+# fits; judged against the shipped R by the paired test, shipped only if p < 0.05.
+has sepnet_r_kd_ens2 && $T --model sepnet_cifar --finetune-from \
+  "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" $AUG --epochs 30 --lr 0.02 --warmup-epochs 0 \
+  --teacher "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" "$RUNS/resnet32_proj3-R/checkpoint.pth" \
+  ${DEADLINE:+--deadline $DEADLINE} --output-dir "$RUNS/sepnet_cifar-R-kd-ens2"
+has sepnet_r_kd_ens2_export && export_checked "$RUNS/exports-kd-ens2" engine_eval_kd_ens2.json \
+  "sepnet_cifar-R-kd-ens2 R sepnet_cifar-kd-ens2-r"
+has sepnet_r_kd_ens2_compare && $C $MODELS/sepnet_cifar-r.sepnet \
+  "$RUNS/exports-kd-ens2/sepnet_cifar-kd-ens2-r.sepnet" --json-out ../docs/results/compare_r_kd_ens2.json
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \
