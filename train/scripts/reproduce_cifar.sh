@@ -249,6 +249,25 @@ has sepnet_r_kd_ens2_export && export_checked "$RUNS/exports-kd-ens2" engine_eva
   "sepnet_cifar-R-kd-ens2 R sepnet_cifar-kd-ens2-r"
 has sepnet_r_kd_ens2_compare && $C $MODELS/sepnet_cifar-r.sepnet \
   "$RUNS/exports-kd-ens2/sepnet_cifar-kd-ens2-r.sepnet" --json-out ../docs/results/compare_r_kd_ens2.json
+# Session 25 on: the learned-pattern B of sepnet_b_ste_kd_ens (20 epochs, lr 0.02, from the
+# shipped distilled R) with one change, the loss: distilled from the same two teachers as
+# sepnet_r_kd_ens2 (weight 0.9, T = 4) instead of labels only. Fixed before it ran; it resumes
+# over sessions (train/snapshots) and is judged against the shipped B and BQ by the paired test.
+has sepnet_b_ste_kd_ens_teach && $T --model sepnet_cifar --finetune-from \
+  "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" $AUG --binarize ste --policy all --epochs 20 \
+  --lr 0.02 --warmup-epochs 0 \
+  --teacher "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" "$RUNS/resnet32_proj3-R/checkpoint.pth" \
+  --output-dir "$RUNS/sepnet_cifar-B-ste-kd-ens-teach"
+has sepnet_b_ste_kd_ens_teach_export && export_checked "$RUNS/exports-b-kd-ens-teach" \
+  engine_eval_b_kd_ens_teach.json "sepnet_cifar-B-ste-kd-ens-teach B sepnet_cifar-ste-kd-ens-teach-b" \
+  "sepnet_cifar-B-ste-kd-ens-teach BQ sepnet_cifar-ste-kd-ens-teach-bq"
+if has sepnet_b_ste_kd_ens_teach_compare; then
+  $C $MODELS/sepnet_cifar-b.sepnet "$RUNS/exports-b-kd-ens-teach/sepnet_cifar-ste-kd-ens-teach-b.sepnet" \
+    --json-out ../docs/results/compare_b_kd_ens_teach.json
+  $C $MODELS/sepnet_cifar-bq.sepnet \
+    "$RUNS/exports-b-kd-ens-teach/sepnet_cifar-ste-kd-ens-teach-bq.sepnet" \
+    --json-out ../docs/results/compare_bq_kd_ens_teach.json
+fi
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \
