@@ -73,7 +73,10 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # learned-pattern B from it
         "sepnet_cifar-R-kd-ens", "sepnet_cifar-B-ste-kd-ens",
         # session 25 (this CPU): that distilled R trained on, taught by itself and the ResNet-32 R
-        "sepnet_cifar-R-kd-ens2")
+        "sepnet_cifar-R-kd-ens2",
+        # session 25 on (this CPU): the learned-pattern B from the distilled R, distilled from the
+        # same two teachers
+        "sepnet_cifar-B-ste-kd-ens-teach")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -333,7 +336,8 @@ def render_ablation(results: Path) -> str:
 # and weight averaging continuing from the R and from the learned-pattern B.
 REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
                "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-h200", "sepnet_cifar-R-kd-ens",
-               "sepnet_cifar-B-ste-kd-ens", "sepnet_cifar-R-kd-ens2")
+               "sepnet_cifar-B-ste-kd-ens", "sepnet_cifar-R-kd-ens2",
+               "sepnet_cifar-B-ste-kd-ens-teach")
 # ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
 REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste",
                         "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
@@ -533,7 +537,11 @@ SHIP_DECISIONS = (("compare_r_kd_ens.json", "sepnet_cifar R",
                   ("compare_bq_kd_ens.json", "sepnet_cifar BQ (the page's default)",
                    "shipped BQ", "BQ of the learned-pattern B from the distilled R"),
                   ("compare_r_kd_ens2.json", "sepnet_cifar R",
-                   "shipped R (distilled once)", "R distilled again, from itself + ResNet-32 R"))
+                   "shipped R (distilled once)", "R distilled again, from itself + ResNet-32 R"),
+                  ("compare_b_kd_ens_teach.json", "sepnet_cifar B", "shipped B (frozen patterns)",
+                   "learned-pattern B from the distilled R, taught by it + ResNet-32 R"),
+                  ("compare_bq_kd_ens_teach.json", "sepnet_cifar BQ (the page's default)",
+                   "shipped BQ", "BQ of that B"))
 
 
 def render_ship_decisions(results: Path, decisions=SHIP_DECISIONS) -> str:
