@@ -211,6 +211,8 @@ has sepnet_r_kd_ens && $T --model sepnet_cifar --finetune-from "$RREC" $AUG --ep
   --output-dir "$RUNS/sepnet_cifar-R-kd-ens"
 has sepnet_r_kd_ens_export && export_checked "$RUNS/exports-kd-ens" engine_eval_kd_ens.json \
   "sepnet_cifar-R-kd-ens R sepnet_cifar-kd-ens-r"
+RKD="$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth"  # the distilled R: shipped since session 24
+TEACHERS2=("$RKD" "$RUNS/resnet32_proj3-R/checkpoint.pth")  # session 25's teacher pair
 # Session 24: whether a candidate replaces a shipped file is decided by a paired test on the same
 # 5,000 images (sepnet_train/compare.py: exact McNemar, p < 0.05), fixed before the runs finished.
 C="python -m sepnet_train.compare"
@@ -218,33 +220,33 @@ has sepnet_r_kd_ens_compare && $C $R146 "$RUNS/exports-kd-ens/sepnet_cifar-kd-en
   --json-out ../docs/results/compare_r_kd_ens.json
 # It was better (p = 0.0008, RESULTS.md): the distilled R ships as the page's R file. Then
 # STAGES=engine_eval again (that stage comes earlier in this file) measures the files shipped.
-has sepnet_r_kd_ens_ship && $E \
-  --checkpoint "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" --variant R --out "$MODELS/sepnet_cifar-r.sepnet"
+has sepnet_r_kd_ens_ship && $E --checkpoint "$RKD" --variant R --out "$MODELS/sepnet_cifar-r.sepnet"
 # Then the learned-pattern B of session 11 (sepnet_b_ste_h200: 20 epochs, lr 0.02, labels only)
 # from that distilled R instead of the recovered one: one change, the R it starts from. Decided
 # before the distilled R finished, so it runs whatever that R scores. Run it after
 # sepnet_r_kd_ens (same STAGES: that stage resumes to its end first).
-has sepnet_b_ste_kd_ens && $T --model sepnet_cifar --finetune-from \
-  "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" $AUG --binarize ste --policy all --epochs 20 \
-  --lr 0.02 --warmup-epochs 0 --output-dir "$RUNS/sepnet_cifar-B-ste-kd-ens"
+has sepnet_b_ste_kd_ens && $T --model sepnet_cifar --finetune-from "$RKD" $AUG --binarize ste \
+  --policy all --epochs 20 --lr 0.02 --warmup-epochs 0 --output-dir "$RUNS/sepnet_cifar-B-ste-kd-ens"
 has sepnet_b_ste_kd_ens_export && export_checked "$RUNS/exports-b-kd-ens" engine_eval_b_kd_ens.json \
   "sepnet_cifar-B-ste-kd-ens B sepnet_cifar-ste-kd-ens-b" \
   "sepnet_cifar-B-ste-kd-ens BQ sepnet_cifar-ste-kd-ens-bq"
-if has sepnet_b_ste_kd_ens_compare; then
-  $C $MODELS/sepnet_cifar-b.sepnet "$RUNS/exports-b-kd-ens/sepnet_cifar-ste-kd-ens-b.sepnet" \
-    --json-out ../docs/results/compare_b_kd_ens.json
-  $C $MODELS/sepnet_cifar-bq.sepnet "$RUNS/exports-b-kd-ens/sepnet_cifar-ste-kd-ens-bq.sepnet" \
-    --json-out ../docs/results/compare_bq_kd_ens.json
-fi
+# compare_b_bq DIR STEM TAG: DIR/STEM-b and DIR/STEM-bq against the shipped B and BQ, into
+# docs/results/compare_{b,bq}_TAG.json
+compare_b_bq() {
+  local v
+  for v in b bq; do
+    $C "$MODELS/sepnet_cifar-$v.sepnet" "$1/$2-$v.sepnet" --json-out "../docs/results/compare_${v}_$3.json"
+  done
+}
+if has sepnet_b_ste_kd_ens_compare; then compare_b_bq "$RUNS/exports-b-kd-ens" sepnet_cifar-ste-kd-ens kd_ens; fi
 # Session 25 (this CPU, no GPU): a second generation of the same distillation. The distilled R
 # (shipped, 91.58%) trained on again with the same recipe (lr 0.02 cosine, no warm-up), now taught
 # by the mean logits of itself and the ResNet-32 R: the strongest network of each family we have.
 # Fixed before it ran: 30 epochs, cut by --deadline (DEADLINE=unix time) to what one session
 # fits; judged against the shipped R by the paired test, shipped only if p < 0.05.
-has sepnet_r_kd_ens2 && $T --model sepnet_cifar --finetune-from \
-  "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" $AUG --epochs 30 --lr 0.02 --warmup-epochs 0 \
-  --teacher "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" "$RUNS/resnet32_proj3-R/checkpoint.pth" \
-  ${DEADLINE:+--deadline $DEADLINE} --output-dir "$RUNS/sepnet_cifar-R-kd-ens2"
+has sepnet_r_kd_ens2 && $T --model sepnet_cifar --finetune-from "$RKD" $AUG --epochs 30 --lr 0.02 \
+  --warmup-epochs 0 --teacher "${TEACHERS2[@]}" ${DEADLINE:+--deadline $DEADLINE} \
+  --output-dir "$RUNS/sepnet_cifar-R-kd-ens2"
 has sepnet_r_kd_ens2_export && export_checked "$RUNS/exports-kd-ens2" engine_eval_kd_ens2.json \
   "sepnet_cifar-R-kd-ens2 R sepnet_cifar-kd-ens2-r"
 has sepnet_r_kd_ens2_compare && $C $MODELS/sepnet_cifar-r.sepnet \
@@ -253,20 +255,14 @@ has sepnet_r_kd_ens2_compare && $C $MODELS/sepnet_cifar-r.sepnet \
 # shipped distilled R) with one change, the loss: distilled from the same two teachers as
 # sepnet_r_kd_ens2 (weight 0.9, T = 4) instead of labels only. Fixed before it ran; it resumes
 # over sessions (train/snapshots) and is judged against the shipped B and BQ by the paired test.
-has sepnet_b_ste_kd_ens_teach && $T --model sepnet_cifar --finetune-from \
-  "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" $AUG --binarize ste --policy all --epochs 20 \
-  --lr 0.02 --warmup-epochs 0 \
-  --teacher "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" "$RUNS/resnet32_proj3-R/checkpoint.pth" \
+has sepnet_b_ste_kd_ens_teach && $T --model sepnet_cifar --finetune-from "$RKD" $AUG --binarize ste \
+  --policy all --epochs 20 --lr 0.02 --warmup-epochs 0 --teacher "${TEACHERS2[@]}" \
   --output-dir "$RUNS/sepnet_cifar-B-ste-kd-ens-teach"
 has sepnet_b_ste_kd_ens_teach_export && export_checked "$RUNS/exports-b-kd-ens-teach" \
   engine_eval_b_kd_ens_teach.json "sepnet_cifar-B-ste-kd-ens-teach B sepnet_cifar-ste-kd-ens-teach-b" \
   "sepnet_cifar-B-ste-kd-ens-teach BQ sepnet_cifar-ste-kd-ens-teach-bq"
 if has sepnet_b_ste_kd_ens_teach_compare; then
-  $C $MODELS/sepnet_cifar-b.sepnet "$RUNS/exports-b-kd-ens-teach/sepnet_cifar-ste-kd-ens-teach-b.sepnet" \
-    --json-out ../docs/results/compare_b_kd_ens_teach.json
-  $C $MODELS/sepnet_cifar-bq.sepnet \
-    "$RUNS/exports-b-kd-ens-teach/sepnet_cifar-ste-kd-ens-teach-bq.sepnet" \
-    --json-out ../docs/results/compare_bq_kd_ens_teach.json
+  compare_b_bq "$RUNS/exports-b-kd-ens-teach" sepnet_cifar-ste-kd-ens-teach kd_ens_teach
 fi
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
