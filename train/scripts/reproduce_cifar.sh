@@ -264,6 +264,16 @@ has sepnet_b_ste_kd_ens_teach_export && export_checked "$RUNS/exports-b-kd-ens-t
 if has sepnet_b_ste_kd_ens_teach_compare; then
   compare_b_bq "$RUNS/exports-b-kd-ens-teach" sepnet_cifar-ste-kd-ens-teach kd_ens_teach
 fi
+# Session 26 on (this CPU, no GPU): the 200-epoch batch-128 ResNet-20 R (resnet20_proj3_r128_long,
+# labels only, 90.64%, 0.36 short of 91%) again with one change, its loss distilled from the
+# TEACHERS2 pair (weight 0.9, T = 4): at 80 epochs a teacher gave +1.08 points (resnet20_proj3_r_kd).
+# Same seed and schedule. bfloat16 autocast where the CPU has it (or on a GPU), float32 elsewhere
+# (--amp is 10x slower without native bfloat16: bench_step_avx2.json). It resumes over sessions.
+AMP_AUTO=$( { grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null || command -v nvidia-smi >/dev/null; } && echo --amp || true)
+has resnet20_proj3_r_kd_long && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
+  $AUG $AMP_AUTO --seed 4 --teacher "${TEACHERS2[@]}" --output-dir "$RUNS/resnet20_proj3-R-kd-long"
+has resnet20_proj3_r_kd_long_export && export_checked "$RUNS/exports-r-kd-long" \
+  engine_eval_r_kd_long.json "resnet20_proj3-R-kd-long R resnet20_proj3-r-kd-long-r"
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \

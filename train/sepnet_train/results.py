@@ -76,7 +76,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "sepnet_cifar-R-kd-ens2",
         # session 25 on (this CPU): the learned-pattern B from the distilled R, distilled from the
         # same two teachers
-        "sepnet_cifar-B-ste-kd-ens-teach")
+        "sepnet_cifar-B-ste-kd-ens-teach",
+        # session 26 on (this CPU): the 200-epoch ResNet-20 R again, distilled from that pair
+        "resnet20_proj3-R-kd-long")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -263,6 +265,8 @@ def render_projections(results: Path) -> str:
          _run_final, (None, "resnet20_proj3-R128-long"), "full", "full"),
         ("full precision, 80 epochs at batch 128, distilled from the sepnet_cifar R "
          "(from session 16, this CPU)", _run_final, (None, "resnet20_proj3-R-kd"), "full", "full"),
+        ("full precision, 200 epochs at batch 128, distilled from the sepnet_cifar R + ResNet-32 R "
+         "(from session 26, this CPU)", _run_final, (None, "resnet20_proj3-R-kd-long"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -345,7 +349,7 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R128-B-ste-h200",
                         "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart",
                         "resnet20_proj3-R128-long", "resnet20_proj3-R128-h200",
-                        "resnet20_proj3-R-kd")
+                        "resnet20_proj3-R-kd", "resnet20_proj3-R-kd-long")
 
 
 @functools.cache
@@ -403,7 +407,8 @@ def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> s
 
 
 # (distilled run, its label-only twin: same model, recipe, seed and epoch budget)
-KD_PAIRS = (("resnet20_proj3-R-kd", "resnet20_proj3-R128-h200"),)
+KD_PAIRS = (("resnet20_proj3-R-kd", "resnet20_proj3-R128-h200"),
+            ("resnet20_proj3-R-kd-long", "resnet20_proj3-R128-long"))
 
 
 def render_window_means(results: Path, pairs, headers: tuple[str, str], window: int = 10) -> str:
@@ -418,6 +423,8 @@ def render_window_means(results: Path, pairs, headers: tuple[str, str], window: 
         if not run or not base:
             lines.append(f"| `{name}` against `{base_name}`: not run | – | – | – |")
             continue
+        if len(pairs) > 1:
+            lines.append(f"| `{name}` against `{base_name}` | | | |")
         n = min(len(run["history"]), len(base["history"]))
         for start in range(0, n, window):
             stop = min(start + window, n)
