@@ -230,15 +230,18 @@ has sepnet_b_ste_kd_ens && $T --model sepnet_cifar --finetune-from "$RKD" $AUG -
 has sepnet_b_ste_kd_ens_export && export_checked "$RUNS/exports-b-kd-ens" engine_eval_b_kd_ens.json \
   "sepnet_cifar-B-ste-kd-ens B sepnet_cifar-ste-kd-ens-b" \
   "sepnet_cifar-B-ste-kd-ens BQ sepnet_cifar-ste-kd-ens-bq"
-# compare_b_bq DIR STEM TAG: DIR/STEM-b and DIR/STEM-bq against the shipped B and BQ, into
-# docs/results/compare_{b,bq}_TAG.json
+# compare_b_bq DIR STEM TAG [BASE]: DIR/STEM-b and DIR/STEM-bq against BASE-b and BASE-bq (default:
+# the shipped B and BQ), into docs/results/compare_{b,bq}_TAG.json
 compare_b_bq() {
-  local v
+  local v base=${4:-$MODELS/sepnet_cifar}
   for v in b bq; do
-    $C "$MODELS/sepnet_cifar-$v.sepnet" "$1/$2-$v.sepnet" --json-out "../docs/results/compare_${v}_$3.json"
+    $C "$base-$v.sepnet" "$1/$2-$v.sepnet" --json-out "../docs/results/compare_${v}_$3.json"
   done
 }
-if has sepnet_b_ste_kd_ens_compare; then compare_b_bq "$RUNS/exports-b-kd-ens" sepnet_cifar-ste-kd-ens kd_ens; fi
+# The B and BQ files shipped in sessions 6-25 (sepnet_export: frozen patterns, 32 epochs), kept
+# when session 26 replaced them, so the comparisons made against them rerun unchanged.
+B6=snapshots/sepnet_cifar-session6
+if has sepnet_b_ste_kd_ens_compare; then compare_b_bq "$RUNS/exports-b-kd-ens" sepnet_cifar-ste-kd-ens kd_ens $B6; fi
 # Session 25 (this CPU, no GPU): a second generation of the same distillation. The distilled R
 # (shipped, 91.58%) trained on again with the same recipe (lr 0.02 cosine, no warm-up), now taught
 # by the mean logits of itself and the ResNet-32 R: the strongest network of each family we have.
@@ -262,13 +265,26 @@ has sepnet_b_ste_kd_ens_teach_export && export_checked "$RUNS/exports-b-kd-ens-t
   engine_eval_b_kd_ens_teach.json "sepnet_cifar-B-ste-kd-ens-teach B sepnet_cifar-ste-kd-ens-teach-b" \
   "sepnet_cifar-B-ste-kd-ens-teach BQ sepnet_cifar-ste-kd-ens-teach-bq"
 if has sepnet_b_ste_kd_ens_teach_compare; then
-  compare_b_bq "$RUNS/exports-b-kd-ens-teach" sepnet_cifar-ste-kd-ens-teach kd_ens_teach
+  compare_b_bq "$RUNS/exports-b-kd-ens-teach" sepnet_cifar-ste-kd-ens-teach kd_ens_teach $B6
+fi
+# What the teachers added: that B against its labels-only twin (sepnet_b_ste_kd_ens), a measurement only.
+has sepnet_b_teach_vs_labels_compare && $C "$RUNS/exports-b-kd-ens/sepnet_cifar-ste-kd-ens-b.sepnet" \
+  "$RUNS/exports-b-kd-ens-teach/sepnet_cifar-ste-kd-ens-teach-b.sepnet" \
+  --json-out ../docs/results/compare_b_teach_vs_labels.json
+# It was better for both (B p = 0.044, BQ p = 0.042; RESULTS.md): its B and BQ ship, BQ stays the
+# page's default. Then STAGES=engine_eval measures the files shipped.
+BTEACH="$RUNS/sepnet_cifar-B-ste-kd-ens-teach/checkpoint.pth"
+if has sepnet_b_ste_kd_ens_teach_ship; then
+  $E --checkpoint "$BTEACH" --variant B --out "$MODELS/sepnet_cifar-b.sepnet"
+  $E --checkpoint "$BTEACH" --variant BQ --out "$MODELS/sepnet_cifar-bq.sepnet" --default
 fi
 # Session 26 on (this CPU, no GPU): the 200-epoch batch-128 ResNet-20 R (resnet20_proj3_r128_long,
 # labels only, 90.64%, 0.36 short of 91%) again with one change, its loss distilled from the
 # TEACHERS2 pair (weight 0.9, T = 4): at 80 epochs a teacher gave +1.08 points (resnet20_proj3_r_kd).
-# Same seed and schedule. bfloat16 autocast where the CPU has it (or on a GPU), float32 elsewhere
-# (--amp is 10x slower without native bfloat16: bench_step_avx2.json). It resumes over sessions.
+# Same seed and schedule, and bfloat16 autocast as the twin had, where the CPU has native bfloat16
+# (or on a GPU); float32 elsewhere (--amp is 10x slower without it: bench_step_avx2.json). On the
+# AVX512-BF16 Xeon it costs about 10% a step against float32 (bench_step_avx512bf16_s26.json).
+# About 217 s an epoch there, teachers included, so it resumes over sessions (train/snapshots).
 AMP_AUTO=$( { grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null || command -v nvidia-smi >/dev/null; } && echo --amp || true)
 has resnet20_proj3_r_kd_long && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
   $AUG $AMP_AUTO --seed 4 --teacher "${TEACHERS2[@]}" --output-dir "$RUNS/resnet20_proj3-R-kd-long"

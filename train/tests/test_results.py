@@ -24,11 +24,12 @@ def test_collect_and_render(tmp_path):
     runs, res = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "sepnet_cifar-R", 50, 50, 0.9312)
     fake_run(runs, "sepnet_cifar-R-kd-ens", 30, 30, 0.9355)   # the R that ships (SEPNET_SHIPPED_RUNS)
-    fake_run(runs, "sepnet_cifar-B", 12, 20, 0.9051, after=0.4012, binarize="alpha")
+    # the B and BQ that ship
+    fake_run(runs, "sepnet_cifar-B-ste-kd-ens-teach", 12, 20, 0.9051, after=0.4012, binarize="ste")
     fake_run(runs, "resnet20-R", 100, 100, 0.9150)
-    assert R.collect(runs, res) == ["sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R",
-                                    "sepnet_cifar-R-kd-ens"]
-    summary = json.loads((res / "runs" / "sepnet_cifar-B.json").read_text())
+    assert R.collect(runs, res) == ["sepnet_cifar-R", "resnet20-R", "sepnet_cifar-R-kd-ens",
+                                    "sepnet_cifar-B-ste-kd-ens-teach"]
+    summary = json.loads((res / "runs" / "sepnet_cifar-B-ste-kd-ens-teach.json").read_text())
     assert summary["extra"]["binarized_layers"] == 2 and summary["epochs_done"] == 12
 
     manifest = {"models": [
@@ -49,7 +50,7 @@ def test_collect_and_render(tmp_path):
     assert "93.12% / 99.80%" in rows["R"] and "93.10% / 99.80%" in rows["R"] and "| met |" in rows["R"]
     # Each row names the run its file came from, and its training column is that run's.
     assert rows["R"].startswith("| R | `sepnet_cifar-R-kd-ens` |") and "| 93.55% |" in rows["R"]
-    assert rows["BQ"].startswith("| BQ | `sepnet_cifar-B` |")
+    assert rows["BQ"].startswith("| BQ | `sepnet_cifar-B-ste-kd-ens-teach` |")
     other = R.render_sepnet(res, manifest, dict(R.SEPNET_SHIPPED_RUNS, R="sepnet_cifar-R"))
     assert "| R | `sepnet_cifar-R` | 783,290 | 3,148,192 | 93.12% |" in other
     assert "epoch 12 of 20: unfinished, resumable" in rows["B"] and "40.12%" in rows["B"]
