@@ -5,8 +5,8 @@
 #
 # Session 6 (the committed models): BUDGET=530 R_SHARE=72 CHAINS="sepnet resnet20_proj3" PLAIN=0,
 # then SKIP_R=1 B_BATCH=128 B_EPOCHS=120 BUDGET=230 with RUNS holding the two R checkpoints.
-# Distilled from two networks (the next GPU slot): CHAINS=sepnet_kd PLAIN=0 R_SHARE=75
-# B_METHOD=ste B_BATCH=128 B_LR=0.02 B_EPOCHS=300 BUDGET=530.
+# Distilled from two networks (the next GPU slot): CHAINS="sepnet_kd resnet20_proj3_kd" PLAIN=0
+# R_SHARE=75 B_METHOD=ste B_BATCH=128 B_LR=0.02 B_EPOCHS=300 BUDGET=530.
 # Learned patterns for sepnet_cifar from the committed R file on a fresh machine:
 # SKIP_R=1 CHAINS=sepnet PLAIN=0 B_METHOD=ste B_BATCH=128 B_EPOCHS=100 BUDGET=500.
 # Session 11 (the refined ResNet-20 that meets 88%), two calls on one warm machine:
@@ -53,13 +53,14 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
 python3 -m sepnet_train.data decode "$DATA" 2>&1 | tail -1  # once, into the cache all stages read
 
-snapshot() {  # 8 tars: $OUT brings back at most 8 files, 16 MiB each (a sepnet run is ~6-9 MB,
+snapshot() {  # a tar per chain that ran (none for runs not started): $OUT brings back at most 8 files, 16 MiB each (a sepnet run is ~6-9 MB,
   # 14 MB with weight averaging's second copy of the weights: it gets a tar of its own)
   pack_runs sepnet_cifar-R sepnet_cifar-R
   pack_runs sepnet_cifar-B sepnet_cifar-B sepnet_cifar-B-ste
   pack_runs sepnet_cifar-B-swa sepnet_cifar-B-swa sepnet_cifar-B-ste-swa
   pack_runs sepnet_cifar-R-plain sepnet_cifar-R-plain
   pack_runs sepnet_kd sepnet_cifar-R-kd sepnet_cifar-R-kd-B sepnet_cifar-R-kd-B-ste
+  pack_runs resnet20_proj3_kd resnet20_proj3-R-kd-gpu
   pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain resnet20-B-ste
   pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain resnet20_proj3-B-plain-ste \
     resnet20_proj3-B-plain-swa resnet20_proj3-B-plain-ste-swa resnet20_proj3-R128 resnet20_proj3-R128-B-ste
@@ -119,17 +120,31 @@ sepnet() {
   swa sepnet_cifar "sepnet_cifar-B$BSUF" $AUG --policy all
 }
 # sepnet_kd: the sepnet_cifar R from scratch ($R, $AUG) distilled from the mean logits of the
-# committed R (recovered) and the ResNet-32 R (train/snapshots/): 91.92% together on the
-# validation split, 1.10 points above the better of them (RESULTS.md); then the B refinement
-# ($B, B_METHOD) from it. The CPU's sepnet_r_kd_ens only fine-tunes the committed R this way.
+# shipped R (the distilled one, train/snapshots/sepnet_cifar-R-kd-ens.pth) and the ResNet-32 R
+# (train/snapshots/): 92.14% together on the validation split (RESULTS.md, session 25); then the
+# B refinement ($B, B_METHOD) from it, distilled from the same pair too (as the B shipped since
+# session 26) unless B_TEACH=0. The CPU's sepnet_r_kd_ens only fine-tunes the committed R this way.
+teachers() {  # the pair, restored from the snapshots where $RUNS lacks them
+  local r
+  for r in sepnet_cifar-R-kd-ens resnet32_proj3-R; do
+    [ -f "$RUNS/$r/checkpoint.pth" ] || { mkdir -p "$RUNS/$r" && cp "snapshots/$r.pth" "$RUNS/$r/checkpoint.pth"; }
+  done
+  TEACHERS="$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth $RUNS/resnet32_proj3-R/checkpoint.pth"
+}
 sepnet_kd() {
-  local rrec=$RUNS/sepnet_cifar-R-recovered/checkpoint.pth r32=$RUNS/resnet32_proj3-R/checkpoint.pth
-  recover_r "$rrec"
-  [ -f "$r32" ] || { mkdir -p "$(dirname "$r32")" && cp snapshots/resnet32_proj3-R.pth "$r32"; }
-  [ "${SKIP_R:-0}" = 1 ] || $T --model sepnet_cifar $R $AUG --teacher "$rrec" "$r32" \
+  teachers
+  local bteach=$([ "${B_TEACH:-1}" = 1 ] && echo "--teacher $TEACHERS" || true)
+  [ "${SKIP_R:-0}" = 1 ] || $T --model sepnet_cifar $R $AUG --teacher $TEACHERS \
     --output-dir "$RUNS/sepnet_cifar-R-kd"
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R-kd/checkpoint.pth" $B $AUG \
-    --binarize "$B_METHOD" --policy all --output-dir "$RUNS/sepnet_cifar-R-kd-B$BSUF"
+    --binarize "$B_METHOD" --policy all $bteach --output-dir "$RUNS/sepnet_cifar-R-kd-B$BSUF"
+}
+# resnet20_proj3_kd: the authors' ResNet-20 R from scratch ($R, $AUG) distilled from the same pair,
+# the GPU twin of the CPU's resnet20_proj3_r_kd_long; the whole budget, no refinement.
+resnet20_proj3_kd() {
+  teachers
+  local R="${R% --deadline *} --deadline $(at 100)"
+  $T --model resnet20_proj3 $R $AUG --teacher $TEACHERS --output-dir "$RUNS/resnet20_proj3-R-kd-gpu"
 }
 resnet20() {
   $T --model resnet20 $R $AUG --output-dir "$RUNS/resnet20-R"
@@ -162,6 +177,7 @@ for chain in ${CHAINS:-sepnet resnet20}; do  # CHAINS=sepnet PLAIN=0: SEP-Net al
   case $chain in
     sepnet) sepnet > "$LOGS/sepnet_cifar.log" 2>&1 & pids+=($!) ;;
     sepnet_kd) sepnet_kd > "$LOGS/sepnet_kd.log" 2>&1 & pids+=($!) ;;
+    resnet20_proj3_kd) resnet20_proj3_kd > "$LOGS/resnet20_proj3_kd.log" 2>&1 & pids+=($!) ;;
     resnet20) resnet20 > "$LOGS/resnet20.log" 2>&1 & pids+=($!) ;;
     resnet20_proj3) resnet20_proj3 > "$LOGS/resnet20_proj3.log" 2>&1 & pids+=($!) ;;
     resnet20_proj3_r128) resnet20_proj3_r128 > "$LOGS/resnet20_proj3_r128.log" 2>&1 & pids+=($!) ;;

@@ -91,8 +91,8 @@ def get_args_parser(add_help=True):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--amp", action="store_true",
                    help="train in bfloat16 autocast (weights, optimizer and evaluation stay float32; "
-                        "CPU or CUDA): 1.4x faster per ResNet-20 epoch on an AVX512-BF16 CPU "
-                        "(docs/RESULTS.md, session 13)")
+                        "CPU or CUDA); on CPUs measure it first (python -m sepnet_train.bench_step): "
+                        "a ResNet-20 step was 1.31x slower on an AVX512-BF16 Xeon (docs/RESULTS.md)")
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--deadline", type=float, default=None,
