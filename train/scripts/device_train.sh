@@ -53,8 +53,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
 python3 -m sepnet_train.data decode "$DATA" 2>&1 | tail -1  # once, into the cache all stages read
 
-snapshot() {  # a tar per chain that ran (none for runs not started): $OUT brings back at most 8 files, 16 MiB each (a sepnet run is ~6-9 MB,
-  # 14 MB with weight averaging's second copy of the weights: it gets a tar of its own)
+snapshot() {  # a tar per chain that ran (none for runs not started): $OUT brings back at most
+  # 8 files, 16 MiB each (a sepnet run is ~6-9 MB, 14 MB with weight averaging's second copy of
+  # the weights: it gets a tar of its own)
   pack_runs sepnet_cifar-R sepnet_cifar-R
   pack_runs sepnet_cifar-B sepnet_cifar-B sepnet_cifar-B-ste
   pack_runs sepnet_cifar-B-swa sepnet_cifar-B-swa sepnet_cifar-B-ste-swa

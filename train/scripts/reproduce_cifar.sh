@@ -77,11 +77,15 @@ has sepnet_b_ste_swa && $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_ci
   $AUG --binarize ste --policy all $SWA --epochs 17 --lr 0.005 --output-dir "$RUNS/sepnet_cifar-B-ste-swa"
 has sepnet_r_plain && $T --model sepnet_cifar --epochs 44 --lr 0.1 --wd 5e-4 --output-dir "$RUNS/sepnet_cifar-R-plain"
 E="python -m sepnet_train.export --evaluate --manifest $MODELS/manifest.json"  # into the page's models
+# ship_b_bq CHECKPOINT: the page's B and BQ files from one binarized run (BQ the page's default)
+ship_b_bq() {
+  $E --checkpoint "$1" --variant B --out "$MODELS/sepnet_cifar-b.sepnet"
+  $E --checkpoint "$1" --variant BQ --out "$MODELS/sepnet_cifar-bq.sepnet" --default
+}
 if has sepnet_export; then
   $E --checkpoint "$RUNS/sepnet_cifar-R/checkpoint.pth" --variant R --out "$MODELS/sepnet_cifar-r.sepnet"
   cp "$MODELS/sepnet_cifar-r.sepnet" $R146   # what sepnet_r_recover and the later stages start from
-  $E --checkpoint "$RUNS/sepnet_cifar-B/checkpoint.pth" --variant B --out "$MODELS/sepnet_cifar-b.sepnet"
-  $E --checkpoint "$RUNS/sepnet_cifar-B/checkpoint.pth" --variant BQ --out "$MODELS/sepnet_cifar-bq.sepnet" --default
+  ship_b_bq "$RUNS/sepnet_cifar-B/checkpoint.pth"
 fi
 # The Rust engine (JPEG decoding and preprocessing included) on the whole validation split,
 # beside the PyTorch reader on the same files (CI repeats this on a 1,000-image slice).
@@ -273,18 +277,14 @@ has sepnet_b_teach_vs_labels_compare && $C "$RUNS/exports-b-kd-ens/sepnet_cifar-
   --json-out ../docs/results/compare_b_teach_vs_labels.json
 # It was better for both (B p = 0.044, BQ p = 0.042; RESULTS.md): its B and BQ ship, BQ stays the
 # page's default. Then STAGES=engine_eval measures the files shipped.
-BTEACH="$RUNS/sepnet_cifar-B-ste-kd-ens-teach/checkpoint.pth"
-if has sepnet_b_ste_kd_ens_teach_ship; then
-  $E --checkpoint "$BTEACH" --variant B --out "$MODELS/sepnet_cifar-b.sepnet"
-  $E --checkpoint "$BTEACH" --variant BQ --out "$MODELS/sepnet_cifar-bq.sepnet" --default
-fi
+has sepnet_b_ste_kd_ens_teach_ship && ship_b_bq "$RUNS/sepnet_cifar-B-ste-kd-ens-teach/checkpoint.pth"
 # Session 26 on (this CPU, no GPU): the 200-epoch batch-128 ResNet-20 R (resnet20_proj3_r128_long,
 # labels only, 90.64%, 0.36 short of 91%) again with one change, its loss distilled from the
 # TEACHERS2 pair (weight 0.9, T = 4): at 80 epochs a teacher gave +1.08 points (resnet20_proj3_r_kd).
 # Same seed and schedule, and bfloat16 autocast as the twin had, where the CPU has native bfloat16
 # (or on a GPU); float32 elsewhere (--amp is 10x slower without it: bench_step_avx2.json). On the
 # AVX512-BF16 Xeon it costs about 10% a step against float32 (bench_step_avx512bf16_s26.json).
-# About 217 s an epoch there, teachers included, so it resumes over sessions (train/snapshots).
+# About 220-250 s an epoch there, teachers included, so it resumes over sessions (train/snapshots).
 AMP_AUTO=$( { grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null || command -v nvidia-smi >/dev/null; } && echo --amp || true)
 has resnet20_proj3_r_kd_long && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
   $AUG $AMP_AUTO --seed 4 --teacher "${TEACHERS2[@]}" --output-dir "$RUNS/resnet20_proj3-R-kd-long"
