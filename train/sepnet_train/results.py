@@ -78,7 +78,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # same two teachers
         "sepnet_cifar-B-ste-kd-ens-teach",
         # session 26 on (this CPU): the 200-epoch ResNet-20 R again, distilled from that pair
-        "resnet20_proj3-R-kd-long")
+        "resnet20_proj3-R-kd-long",
+        # session 27 on (this CPU): the shipped B's run with three times its schedule (60 epochs)
+        "sepnet_cifar-B-ste-kd-long")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -344,7 +346,7 @@ def render_ablation(results: Path) -> str:
 REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
                "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-h200", "sepnet_cifar-R-kd-ens",
                "sepnet_cifar-B-ste-kd-ens", "sepnet_cifar-R-kd-ens2",
-               "sepnet_cifar-B-ste-kd-ens-teach")
+               "sepnet_cifar-B-ste-kd-ens-teach", "sepnet_cifar-B-ste-kd-long")
 # ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
 REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste",
                         "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
@@ -551,7 +553,11 @@ SHIP_DECISIONS = (("compare_r_kd_ens.json", "sepnet_cifar R",
                   ("compare_b_kd_ens_teach.json", "sepnet_cifar B", "shipped B then (session 6, frozen patterns)",
                    "learned-pattern B from the distilled R, taught by it + ResNet-32 R"),
                   ("compare_bq_kd_ens_teach.json", "sepnet_cifar BQ (the page's default)",
-                   "shipped BQ then (session 6)", "BQ of that B"))
+                   "shipped BQ then (session 6)", "BQ of that B"),
+                  ("compare_b_kd_long.json", "sepnet_cifar B", "shipped B (taught, 20 ep)",
+                   "the same run with 60 epochs"),
+                  ("compare_bq_kd_long.json", "sepnet_cifar BQ (the page's default)",
+                   "shipped BQ (taught, 20 ep)", "BQ of that B"))
 
 
 def render_ship_decisions(results: Path, decisions=SHIP_DECISIONS) -> str:
