@@ -231,21 +231,29 @@ has sepnet_r_kd_ens_ship && $E --checkpoint "$RKD" --variant R --out "$MODELS/se
 # sepnet_r_kd_ens (same STAGES: that stage resumes to its end first).
 has sepnet_b_ste_kd_ens && $T --model sepnet_cifar --finetune-from "$RKD" $AUG --binarize ste \
   --policy all --epochs 20 --lr 0.02 --warmup-epochs 0 --output-dir "$RUNS/sepnet_cifar-B-ste-kd-ens"
-has sepnet_b_ste_kd_ens_export && export_checked "$RUNS/exports-b-kd-ens" engine_eval_b_kd_ens.json \
-  "sepnet_cifar-B-ste-kd-ens B sepnet_cifar-ste-kd-ens-b" \
-  "sepnet_cifar-B-ste-kd-ens BQ sepnet_cifar-ste-kd-ens-bq"
-# compare_b_bq DIR STEM TAG [BASE]: DIR/STEM-b and DIR/STEM-bq against BASE-b and BASE-bq (default:
-# the shipped B and BQ), into docs/results/compare_{b,bq}_TAG.json
+# The learned-pattern B candidates from the distilled R share one naming: TAG (kd_ens, ...) names
+# the run sepnet_cifar-B-ste-TAG and its files (TAG's underscores as dashes there).
+# export_b_bq TAG: the run's B and BQ files into exports-b-TAG, both readers on the whole split
+# into docs/results/engine_eval_b_TAG.json.
+export_b_bq() {
+  local d=${1//_/-}
+  export_checked "$RUNS/exports-b-$d" "engine_eval_b_$1.json" \
+    "sepnet_cifar-B-ste-$d B sepnet_cifar-ste-$d-b" "sepnet_cifar-B-ste-$d BQ sepnet_cifar-ste-$d-bq"
+}
+# compare_b_bq TAG [BASE]: those two files against BASE-b and BASE-bq (default: the shipped B and
+# BQ), into docs/results/compare_{b,bq}_TAG.json
 compare_b_bq() {
-  local v base=${4:-$MODELS/sepnet_cifar}
+  local v d=${1//_/-} base=${2:-$MODELS/sepnet_cifar}
   for v in b bq; do
-    $C "$base-$v.sepnet" "$1/$2-$v.sepnet" --json-out "../docs/results/compare_${v}_$3.json"
+    $C "$base-$v.sepnet" "$RUNS/exports-b-$d/sepnet_cifar-ste-$d-$v.sepnet" \
+      --json-out "../docs/results/compare_${v}_$1.json"
   done
 }
+has sepnet_b_ste_kd_ens_export && export_b_bq kd_ens
 # The B and BQ files shipped in sessions 6-25 (sepnet_export: frozen patterns, 32 epochs), kept
 # when session 26 replaced them, so the comparisons made against them rerun unchanged.
 B6=snapshots/sepnet_cifar-session6
-if has sepnet_b_ste_kd_ens_compare; then compare_b_bq "$RUNS/exports-b-kd-ens" sepnet_cifar-ste-kd-ens kd_ens $B6; fi
+has sepnet_b_ste_kd_ens_compare && compare_b_bq kd_ens $B6
 # Session 25 (this CPU, no GPU): a second generation of the same distillation. The distilled R
 # (shipped, 91.58%) trained on again with the same recipe (lr 0.02 cosine, no warm-up), now taught
 # by the mean logits of itself and the ResNet-32 R: the strongest network of each family we have.
@@ -265,12 +273,8 @@ has sepnet_r_kd_ens2_compare && $C $MODELS/sepnet_cifar-r.sepnet \
 has sepnet_b_ste_kd_ens_teach && $T --model sepnet_cifar --finetune-from "$RKD" $AUG --binarize ste \
   --policy all --epochs 20 --lr 0.02 --warmup-epochs 0 --teacher "${TEACHERS2[@]}" \
   --output-dir "$RUNS/sepnet_cifar-B-ste-kd-ens-teach"
-has sepnet_b_ste_kd_ens_teach_export && export_checked "$RUNS/exports-b-kd-ens-teach" \
-  engine_eval_b_kd_ens_teach.json "sepnet_cifar-B-ste-kd-ens-teach B sepnet_cifar-ste-kd-ens-teach-b" \
-  "sepnet_cifar-B-ste-kd-ens-teach BQ sepnet_cifar-ste-kd-ens-teach-bq"
-if has sepnet_b_ste_kd_ens_teach_compare; then
-  compare_b_bq "$RUNS/exports-b-kd-ens-teach" sepnet_cifar-ste-kd-ens-teach kd_ens_teach $B6
-fi
+has sepnet_b_ste_kd_ens_teach_export && export_b_bq kd_ens_teach
+has sepnet_b_ste_kd_ens_teach_compare && compare_b_bq kd_ens_teach $B6
 # What the teachers added: that B against its labels-only twin (sepnet_b_ste_kd_ens), a measurement only.
 has sepnet_b_teach_vs_labels_compare && $C "$RUNS/exports-b-kd-ens/sepnet_cifar-ste-kd-ens-b.sepnet" \
   "$RUNS/exports-b-kd-ens-teach/sepnet_cifar-ste-kd-ens-teach-b.sepnet" \
@@ -300,12 +304,8 @@ has resnet20_proj3_r_kd_long_export && export_checked "$RUNS/exports-r-kd-long" 
 has sepnet_b_ste_kd_long && $T --model sepnet_cifar --finetune-from "$RKD" $AUG --binarize ste \
   --policy all --epochs 60 --lr 0.02 --warmup-epochs 0 --teacher "${TEACHERS2[@]}" \
   --output-dir "$RUNS/sepnet_cifar-B-ste-kd-long"
-has sepnet_b_ste_kd_long_export && export_checked "$RUNS/exports-b-kd-long" \
-  engine_eval_b_kd_long.json "sepnet_cifar-B-ste-kd-long B sepnet_cifar-ste-kd-long-b" \
-  "sepnet_cifar-B-ste-kd-long BQ sepnet_cifar-ste-kd-long-bq"
-if has sepnet_b_ste_kd_long_compare; then
-  compare_b_bq "$RUNS/exports-b-kd-long" sepnet_cifar-ste-kd-long kd_long
-fi
+has sepnet_b_ste_kd_long_export && export_b_bq kd_long
+has sepnet_b_ste_kd_long_compare && compare_b_bq kd_long
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \
