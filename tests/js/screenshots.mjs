@@ -66,6 +66,8 @@ async function main() {
   const upload = async (page) => {
     await page.setInputFiles('input[type=file]', path.join(WWW, 'samples/cat.jpg'));
     await page.locator('[data-testid="predictions"] li').nth(4).waitFor({ timeout: T });
+    // the layer chart's mean over the image's 20 runs (app.js STILL_TIMING_RUNS)
+    await page.waitForFunction(() => document.getElementById('timing-note').dataset.runs === '20', null, { timeout: T });
     await page.waitForTimeout(300); // let the bar transitions finish
   };
   try {

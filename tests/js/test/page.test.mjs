@@ -122,6 +122,21 @@ describe('classifying', () => {
       assert.equal(await page.locator('[data-testid="layer-timings"] .slowest').count(), 1);
       assert.match(await page.locator('#op-summary').innerText(), /Total [\d.]+ ms · \d+ layers/);
 
+      // The chart averages 20 runs of the image (app.js STILL_TIMING_RUNS): the browser clock's
+      // 0.1 ms steps would otherwise show most layers as 0.0 or 0.1 ms.
+      const note = page.locator('#timing-note');
+      await page.waitForFunction(() => document.getElementById('timing-note').dataset.runs === '20', null, { timeout: T });
+      assert.match(await note.innerText(), /^Mean of 20 runs of this image/);
+      const layerMs = await rows.evaluateAll((rs) => rs.map((r) => Number(r.title.match(/: ([\d.]+) ms$/)[1])));
+      assert.equal(layerMs.length, info.layers.length);
+      assert.ok(layerMs.every((ms) => Number.isFinite(ms) && ms >= 0), layerMs.join());
+      const step = (await note.innerText()).match(/ticks every ([\d.]+) ms/);
+      if (step && Number(step[1]) >= 0.1) {
+        // One run's times are whole clock steps; a mean of 20 is (almost surely) not, for some layer.
+        const offStep = layerMs.filter((ms) => Math.abs(ms / Number(step[1]) - Math.round(ms / Number(step[1]))) > 0.01);
+        assert.ok(offStep.length > 0, `layer times look like a single run: ${layerMs.join()}`);
+      }
+
       // Size chart: every manifest model plus the paper's three reference rows; untrained marked.
       const sizes = page.locator('[data-testid="model-sizes"]');
       assert.equal(await sizes.locator('[data-file]').count(), models.length);
@@ -209,6 +224,9 @@ describe('classifying', () => {
       assert.ok(totals.size >= 2, 'the timing chart updates while the camera runs');
       assert.ok((await page.locator('[data-testid="layer-timings"] [data-layer]').count()) > 10);
       assert.match(await page.locator('#fps').innerText(), /^\d+(\.\d)? fps$/);
+      const live = await page.locator('#timing-note').evaluate((n) => ({ runs: Number(n.dataset.runs), text: n.textContent }));
+      assert.ok(live.runs >= 2 && live.runs <= 30, `the live chart averages the last ≤ 30 frames, saw ${live.runs}`);
+      assert.match(live.text, new RegExp(`^Mean of the last ${live.runs} frames`));
 
       await toggle.click();
       assert.equal(await toggle.getAttribute('aria-pressed'), 'false');
