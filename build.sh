@@ -30,7 +30,7 @@ setup_python() {
   # Reinstall when sepnet_train is missing or is another checkout's editable install.
   if ! python3 - "$ROOT/train" 2>/dev/null <<'PY'
 import pathlib, sys
-import torch, safetensors, onnxruntime, onnx, onnxscript, pytest, scipy, tqdm, matplotlib, sepnet_train
+import torch, torchvision, safetensors, onnxruntime, onnx, onnxscript, pytest, scipy, tqdm, matplotlib, sepnet_train
 here = pathlib.Path(sys.argv[1]).resolve()
 sys.exit(0 if here in pathlib.Path(sepnet_train.__file__).resolve().parents else 1)
 PY

@@ -169,6 +169,27 @@ def export_split(root: Path, out: Path, per_class: int = 500, split: str = "val"
     return n
 
 
+class DeviceLoader:
+    """A DataLoader's batches moved to ``device``, images in channels_last, behind TensorLoader's
+    interface (``set_epoch``, ``len``): the ImageNet-style folder path trains from it, since its
+    JPEGs are decoded on the CPU by DataLoader workers rather than cached on the device."""
+
+    def __init__(self, loader, device="cpu", sampler=None):
+        self.loader, self.device, self.sampler = loader, device, sampler
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)  # DistributedSampler reshuffles per epoch
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for x, y in self.loader:
+            x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self.device, non_blocking=True)
+
+
 class TensorLoader:
     """Batches from an in-memory uint8 array: random 4-pixel-padded crop + flip when training,
     plus an optional Cutout square (``cutout`` pixels a side, zero after normalization).

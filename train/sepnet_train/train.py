@@ -164,22 +164,42 @@ def build_data(args, spec):
                                **common)
         valid = D.TensorLoader(images[va_idx], labels[va_idx], train=False, **common)
         return train, valid, classes
-    # ImageNet-style folder: DataLoader over JPEGs with the standard 224 recipe.
+    # ImageNet-style folder: DataLoader over JPEGs with the standard 224 recipe (no Cutout).
+    if args.cutout:
+        raise SystemExit("--cutout is for CIFAR-10 (the in-memory loader); the ImageNet recipe "
+                         "is random-resized crop + flip")
     import torchvision.transforms as T
     from torchvision.datasets import ImageFolder
-    from torch.utils.data import DataLoader, DistributedSampler
+    from torch.utils.data import DataLoader, DistributedSampler, Subset
     norm = T.Normalize(D.IMAGENET_MEAN, D.IMAGENET_STD)
-    tr = ImageFolder(Path(args.data_path) / "train", T.Compose([
+    root = Path(args.data_path)
+    for part in ("train", "val"):
+        if not (root / part).is_dir():
+            raise SystemExit(f"--dataset imagenet expects {root / part}/<class>/*.JPEG")
+    tr = ImageFolder(root / "train", T.Compose([
         T.RandomResizedCrop(spec.input_size), T.RandomHorizontalFlip(), T.ToTensor(), norm]))
-    va = ImageFolder(Path(args.data_path) / "val", T.Compose([
+    va = ImageFolder(root / "val", T.Compose([
         T.Resize(int(spec.input_size / 0.875)), T.CenterCrop(spec.input_size), T.ToTensor(), norm]))
-    samplers = [DistributedSampler(tr), DistributedSampler(va, shuffle=False)] \
+    if tr.classes != va.classes:
+        raise SystemExit(f"{root}/train and {root}/val have different class folders")
+    classes = tr.classes
+    # The same seeded subsets as the CIFAR-10 path (smoke tests of the recipe).
+    if args.limit_train:
+        tr = Subset(tr, np.random.RandomState(0).permutation(len(tr))[:args.limit_train].tolist())
+    if args.limit_val:
+        va = Subset(va, np.random.RandomState(1).permutation(len(va))[:args.limit_val].tolist())
+    # DistributedSampler pads the validation shards to equal length, as TensorLoader does.
+    samplers = [DistributedSampler(tr, seed=args.seed), DistributedSampler(va, shuffle=False)] \
         if args.world_size > 1 else [None, None]
+    pin = args.device.startswith("cuda")
+    g = torch.Generator().manual_seed(args.seed + args.rank)
     train = DataLoader(tr, args.batch_size, shuffle=samplers[0] is None, sampler=samplers[0],
-                       num_workers=args.workers, pin_memory=True, drop_last=True)
-    valid = DataLoader(va, args.batch_size, sampler=samplers[1], num_workers=args.workers)
-    train.set_epoch = lambda e: samplers[0].set_epoch(e) if samplers[0] else None
-    return train, valid, tr.classes
+                       num_workers=args.workers, pin_memory=pin, drop_last=True, generator=g,
+                       persistent_workers=args.workers > 0)
+    valid = DataLoader(va, args.batch_size, sampler=samplers[1], num_workers=args.workers,
+                       pin_memory=pin)
+    return (D.DeviceLoader(train, args.device, samplers[0]),
+            D.DeviceLoader(valid, args.device, samplers[1]), classes)
 
 
 # ---------------------------------------------------------------------------------- loops
@@ -306,7 +326,8 @@ def load_checkpoint(path, map_location="cpu"):
 def build_model_from_checkpoint(ckpt, **overrides):
     """Recreate (and binarize, if the checkpoint is binarized) the model a checkpoint holds."""
     a = dict(ckpt["args"], **overrides)
-    model = create_model(a["model"])
+    classes = ckpt.get("classes")  # the training folders' classes (an ImageNet-style folder's N)
+    model = create_model(a["model"], num_classes=len(classes) if classes else None)
     if a.get("binarize", "none") != "none":
         binarize_model(model, a["binarize"], a.get("offset", 0.09), a.get("policy", "all"))
     prepare_state_for(model, ckpt["model"])

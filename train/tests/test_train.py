@@ -1,5 +1,6 @@
-"""The training script end to end on a tiny synthetic ImageFolder: train, resume, binarize +
-fine-tune (patterns stay frozen), and DistributedDataParallel with 2 CPU processes (gloo)."""
+"""The training script end to end on tiny synthetic image folders: train, resume, binarize +
+fine-tune (patterns stay frozen), DistributedDataParallel with 2 CPU processes (gloo), and the
+ImageNet-style folder path (train/ + val/, 224 recipe) with sepnet_small."""
 
 from __future__ import annotations
 
@@ -274,3 +275,59 @@ def test_amp_trains_in_bfloat16_and_keeps_float32_weights(amp):
     after = evaluate(model, crit, loader[:1], args)["val_loss"]
     assert seen == {torch.float32}  # evaluation is never autocast
     assert after < before
+
+
+def test_imagenet_style_folder_trains_at_224_and_resumes(tmp_path):
+    """The documented ImageNet command's path (``--dataset imagenet``: train/ and val/ class
+    folders, random-resized crop at 224, batches moved to the device in channels_last) on a
+    tiny folder of odd-sized JPEGs, with sepnet_small; then one more epoch by --resume."""
+    root = tmp_path / "imagenet"
+    rng = np.random.RandomState(0)
+    for part, n in (("train", 2), ("val", 1)):
+        for c in ("n01440764", "n01443537"):
+            (root / part / c).mkdir(parents=True)
+            for i in range(n):
+                h, w = rng.randint(40, 90, 2)
+                Image.fromarray(rng.randint(0, 255, (h, w, 3)).astype(np.uint8)).save(
+                    root / part / c / f"{c}_{i}.JPEG", quality=90)
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "sepnet_train.train", "--model", "sepnet_small", "--dataset",
+            "imagenet", "--data-path", str(root), "--batch-size", "4", "--workers", "0",
+            "--threads", "1", "--no-progress", "--output-dir", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for epochs in (1, 2):
+        r = subprocess.run([*base, "--epochs", str(epochs), "--resume"], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    log = json.loads((out / "log.json").read_text())
+    assert [h["epoch"] for h in log] == [0, 1]
+    assert all(h["val_n"] == 2 for h in log)  # every validation image, each once
+    ckpt = load_checkpoint(out / "checkpoint.pth")
+    model = build_model_from_checkpoint(ckpt).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 2)  # classes from the folders
+    # ...and it exports: the BQ file's labels are the folders' names, its output has 2 classes.
+    from sepnet_train import export, reference
+    export.main(["--checkpoint", str(out / "checkpoint.pth"), "--variant", "BQ",
+                 "--out", str(tmp_path / "small-bq.sepnet")])
+    ref = reference.load(tmp_path / "small-bq.sepnet")
+    assert ref.labels == ["n01440764", "n01443537"]
+    assert ref.preprocess["input_size"] == [224, 224]
+    assert ref.preprocess["mean"] == list(D.IMAGENET_MEAN)
+    assert ref(torch.zeros(1, 3, 224, 224)).shape == (1, 2)
+
+    # The loader itself: 224×224 channels_last float batches, labels from the folder names.
+    from sepnet_train.train import build_data, get_args_parser
+    from sepnet_train.models import get_spec
+    args = get_args_parser().parse_args(["--dataset", "imagenet", "--data-path", str(root),
+                                         "--batch-size", "4", "--workers", "0"])
+    args.rank, args.world_size, args.device = 0, 1, "cpu"
+    train, valid, classes = build_data(args, get_spec("sepnet_small"))
+    assert classes == ["n01440764", "n01443537"] and len(train) == 1 and len(valid) == 1
+    x, y = next(iter(train))
+    assert x.shape == (4, 3, 224, 224) and x.dtype == torch.float32
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert set(y.tolist()) <= {0, 1}
+    args.cutout = 16
+    with pytest.raises(SystemExit, match="--cutout is for CIFAR-10"):
+        build_data(args, get_spec("sepnet_small"))
