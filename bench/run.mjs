@@ -116,13 +116,20 @@ function pkgSource() {
   const wasm = path.join(PKG, 'sepnet_wasm_bg.wasm');
   const bytes = readFileSync(wasm);
   const dirty = sh('git', ['status', '--porcelain', '--', 'src', 'Cargo.toml', 'Cargo.lock', 'js'], dir);
+  // HEAD is the checkout now, not necessarily when pkg/ was built: the last commit that changed
+  // the engine, and whether the wasm predates it (a stale package), say what was measured.
+  const engine = sh('git', ['log', '-1', '--format=%h %cI', '--', 'src', 'Cargo.toml', 'Cargo.lock', 'js'], dir);
+  const [engineCommit = null, engineCommitDate = null] = engine?.trim().split(' ') ?? [];
+  const built = statSync(wasm).mtime;
   return {
     dir: PKG,
     commit: sh('git', ['rev-parse', '--short', 'HEAD'], dir),
+    engineCommit,
     engineSourcesModified: dirty === null ? null : dirty.length > 0,
+    builtBeforeEngineCommit: engineCommitDate ? built < new Date(engineCommitDate) : null,
     wasmBytes: bytes.length,
     wasmSha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-    wasmBuilt: statSync(wasm).mtime.toISOString(),
+    wasmBuilt: built.toISOString(),
   };
 }
 
@@ -168,7 +175,7 @@ try {
     niceness: os.getPriority(),
     models: [],
   });
-  console.error(`sepnet ${env.sepnetVersion} (pkg ${results.sepnetPackage.commit ?? '?'}${results.sepnetPackage.engineSourcesModified ? ', modified sources' : ''}) vs onnxruntime-web ${ortPkg.version}; ${results.chromium.version}; ${results.cpu.model}`);
+  console.error(`sepnet ${env.sepnetVersion} (pkg ${results.sepnetPackage.commit ?? '?'}, engine ${results.sepnetPackage.engineCommit ?? '?'}${results.sepnetPackage.engineSourcesModified ? ', modified sources' : ''}${results.sepnetPackage.builtBeforeEngineCommit ? ', BUILT BEFORE THE ENGINE COMMIT: rebuild' : ''}) vs onnxruntime-web ${ortPkg.version}; ${results.chromium.version}; ${results.cpu.model}`);
 
   const variants = opt.variants.split(',').filter(Boolean);
   for (const name of opt.models.split(',').filter(Boolean)) {
