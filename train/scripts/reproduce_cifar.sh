@@ -7,6 +7,12 @@
 # The body is one function so bash parses it whole: editing this file mid-run is safe.
 set -euo pipefail
 main() {
+# Every word of STAGES must name a stage of this file: a typo would otherwise skip it silently.
+local known stage
+known=$(grep -v '^[[:space:]]*#' "$0" | sed 's/ #.*//' | grep -oE '(^|[^a-z_])has [a-z0-9_]+' | awk '{print $NF}')
+for stage in ${STAGES:-}; do
+  grep -qx "$stage" <<<"$known" || { echo "reproduce_cifar.sh: no stage named '$stage'" >&2; return 2; }
+done
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/sepnet-runs}
 MODELS=../www/models
