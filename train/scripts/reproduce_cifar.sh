@@ -13,6 +13,7 @@ known=$(grep -v '^[[:space:]]*#' "$0" | sed 's/ #.*//' | grep -oE '(^|[^a-z_])ha
 for stage in ${STAGES:-}; do
   grep -qx "$stage" <<<"$known" || { echo "reproduce_cifar.sh: no stage named '$stage'" >&2; return 2; }
 done
+[[ -z ${STAGES_CHECK_ONLY:-} ]] || return 0  # the names only (train/tests/test_reproduce_script.py)
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/sepnet-runs}
 MODELS=../www/models
