@@ -164,6 +164,12 @@ fn linear_matches_naive() {
     }
 }
 
+/// The separable pool keeps the reference's NaN and signed-zero rule exactly.
+#[test]
+fn fast_maxpool_matches_scalar_bit_for_bit() {
+    assert_maxpool_matches_scalar(&mut Rng::new(13), 300);
+}
+
 #[test]
 fn maxpool_matches_naive() {
     let mut rng = Rng::new(5);

@@ -352,6 +352,13 @@ fn simd128_packed_conv_matches_scalar() {
     }
 }
 
+/// The SIMD128 max pool (`f32x4.pmax`, strided rows split into phases) equals the scalar
+/// reference bit for bit, NaNs, signed zeros and infinities included.
+#[wasm_bindgen_test]
+fn simd128_maxpool_matches_scalar() {
+    assert_maxpool_matches_scalar(&mut Rng::new(13), 300);
+}
+
 /// Whole networks: the fast kernels' logits and activations equal the reference kernels'.
 #[wasm_bindgen_test]
 fn fast_and_reference_kernels_agree_on_golden_models() {

@@ -4,7 +4,7 @@
 
 use sepnet::kernels::gemm::{Tile, MR, NR};
 use sepnet::kernels::packed::PackedConv;
-use sepnet::kernels::{scalar, Conv2dGeometry};
+use sepnet::kernels::{pool, scalar, Conv2dGeometry, Pool2dGeometry};
 
 use super::{Enc, Rng};
 
@@ -185,5 +185,41 @@ pub fn assert_micro_kernel_is_in_order_dot(
                 assert_eq!(tile[r][j].to_bits(), acc.to_bits(), "k {k} ({r}, {j})");
             }
         }
+    }
+}
+
+/// The fast max pool against the scalar reference, bit for bit, on random geometries (kernels
+/// 1-5, strides 1-3, padding, rows wide enough for the SIMD body and its tail) and inputs
+/// seeded with the values the comparison rule `v > best` decides: NaN (never taken: windows
+/// start at −∞), ties of −0 and +0 (the first seen stays) and ±∞.
+pub fn assert_maxpool_matches_scalar(rng: &mut Rng, cases: usize) {
+    let specials = [f32::NAN, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, 1.0];
+    let mut done = 0;
+    while done < cases {
+        let k = [rng.pick(&[1, 2, 3, 5]), rng.pick(&[1, 2, 3, 5])];
+        let g = Pool2dGeometry {
+            channels: 1 + rng.below(4),
+            in_h: 1 + rng.below(12),
+            in_w: 1 + rng.below(40),
+            kernel: k,
+            stride: [rng.pick(&[1, 2, 3]), rng.pick(&[1, 2, 3])],
+            padding: [rng.below(k[0].min(3)), rng.below(k[1].min(3))],
+        };
+        let Ok((oh, ow)) = g.output_hw() else {
+            continue;
+        };
+        let mut x = rng.f32s(g.channels * g.in_h * g.in_w);
+        for v in x.iter_mut() {
+            if rng.below(6) == 0 {
+                *v = rng.pick(&specials);
+            }
+        }
+        let mut reference = vec![0.0; g.channels * oh * ow];
+        scalar::maxpool2d(&g, &x, &mut reference).unwrap();
+        let mut fast = vec![f32::NAN; reference.len()];
+        pool::maxpool2d(&g, &x, &mut fast).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fast), bits(&reference), "max pool {g:?}");
+        done += 1;
     }
 }
