@@ -495,6 +495,12 @@ def main(argv=None) -> dict:
         "offset": a.offset if a.offset is not None else ckpt_args.get("offset", 0.09),
     }
     extra = {} if trained else {"seed": a.seed}
+    if trained:
+        # Which run, and how far into it, the file comes from (results.py checks the shipped
+        # files against the runs its tables name).
+        run_dir = ckpt_args.get("output_dir")
+        extra["training_run"] = Path(run_dir).name if run_dir else None
+        extra["training_epochs"] = ckpt.get("epoch", -1) + 1 if "epoch" in ckpt else None
     if a.variant != "R" and not is_binarized(model):
         # Post-hoc binarization (no fine-tuning) of a real-valued or untrained model: the
         # checkpoint's accuracy was the real-valued model's, so it is not recorded.

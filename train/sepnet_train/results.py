@@ -167,8 +167,24 @@ def _run_cell(run: dict | None, value) -> str:
 # (stage sepnet_r_kd_ens_ship: better than the 146-epoch sepnet_cifar-R at p = 0.0008); session 26
 # the learned-pattern B taught by two networks (stage sepnet_b_ste_kd_ens_teach_ship: better than
 # session 6's frozen-pattern sepnet_cifar-B at p = 0.044, its BQ at p = 0.042).
+# Files exported since session 28 name their run in the provenance (`training_run`), which then
+# wins over this table (shipped_runs).
 SEPNET_SHIPPED_RUNS = {"R": "sepnet_cifar-R-kd-ens", "B": "sepnet_cifar-B-ste-kd-ens-teach",
                        "BQ": "sepnet_cifar-B-ste-kd-ens-teach"}
+
+
+def shipped_runs(models_dir: Path, fallback=SEPNET_SHIPPED_RUNS) -> dict[str, str]:
+    """The run each committed sepnet_cifar file came from: its provenance's ``training_run``
+    where it records one, else ``fallback``."""
+    from .reference import read_safetensors
+    runs = dict(fallback)
+    for v in runs:
+        f = models_dir / f"sepnet_cifar-{v.lower()}.sepnet"
+        if f.exists():
+            meta, _ = read_safetensors(f.read_bytes())
+            run = json.loads(meta.get("sepnet.provenance", "{}")).get("training_run")
+            runs[v] = run or runs[v]
+    return runs
 
 
 def render_sepnet(results: Path, manifest: dict, shipped_runs=SEPNET_SHIPPED_RUNS) -> str:
@@ -582,8 +598,9 @@ def render_ship_decisions(results: Path, decisions=SHIP_DECISIONS) -> str:
 
 def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
                figures: Path | None = None) -> dict[str, str]:
-    manifest = _load(manifest_path or REPO / "www" / "models" / "manifest.json") or {}
-    return {"sepnet_cifar": render_sepnet(results, manifest),
+    manifest_path = manifest_path or REPO / "www" / "models" / "manifest.json"
+    manifest = _load(manifest_path) or {}
+    return {"sepnet_cifar": render_sepnet(results, manifest, shipped_runs(manifest_path.parent)),
             "resnet20": render_resnet20(results),
             "projections": render_projections(results),
             "ablation": render_ablation(results),

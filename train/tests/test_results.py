@@ -316,3 +316,19 @@ def test_ship_decisions_come_from_the_paired_comparisons(tmp_path):
     assert rows[1].endswith("| keep the shipped file (not better at p < 0.05) |")
     assert "| 1 |" in rows[1]           # p = 1 for identical predictions
     assert rows[2].endswith("| not run |")
+
+
+def test_shipped_runs_come_from_the_files_provenance(tmp_path):
+    """A committed file that names its run (export since session 28) overrides the fallback
+    table; files without one keep it."""
+    import torch
+    from sepnet_train.export import export_sepnet
+    from sepnet_train.models import create_model
+    from sepnet_train.results import SEPNET_SHIPPED_RUNS, shipped_runs
+    torch.manual_seed(0)
+    export_sepnet(create_model("sepnet_cifar").eval(), "sepnet_cifar", "R",
+                  tmp_path / "sepnet_cifar-r.sepnet",
+                  provenance_extra={"training_run": "sepnet_cifar-R-new", "training_epochs": 7})
+    runs = shipped_runs(tmp_path)
+    assert runs["R"] == "sepnet_cifar-R-new"
+    assert runs["B"] == SEPNET_SHIPPED_RUNS["B"] and runs["BQ"] == SEPNET_SHIPPED_RUNS["BQ"]

@@ -312,6 +312,7 @@ def test_imagenet_style_folder_trains_at_224_and_resumes(tmp_path):
                  "--out", str(tmp_path / "small-bq.sepnet")])
     ref = reference.load(tmp_path / "small-bq.sepnet")
     assert ref.labels == ["n01440764", "n01443537"]
+    assert ref.provenance["training_run"] == "run" and ref.provenance["training_epochs"] == 2
     assert ref.preprocess["input_size"] == [224, 224]
     assert ref.preprocess["mean"] == list(D.IMAGENET_MEAN)
     assert ref(torch.zeros(1, 3, 224, 224)).shape == (1, 2)
