@@ -28,9 +28,22 @@ pub fn packed_len(rows: usize, k: usize, width: usize) -> usize {
 
 /// Portable micro-kernel: `a` is one A panel (`MR · k` floats), `b` one B panel (`NR · k`).
 pub fn generic_f32_4x8(k: usize, a: &[f32], b: &[f32]) -> Tile {
-    let (a, b) = (&a[..MR * k], &b[..NR * k]);
+    let b = &b[..NR * k];
+    generic_4x8_by_rows(k, a, |p| &b[p * NR..(p + 1) * NR])
+}
+
+/// [`generic_f32_4x8`] reading B in place: row `p` of the panel is `x[base + rel[p]..][..NR]`.
+pub fn generic_f32_4x8_rows(k: usize, a: &[f32], x: &[f32], rel: &[usize], base: usize) -> Tile {
+    let rel = &rel[..k];
+    generic_4x8_by_rows(k, a, |p| &x[base + rel[p]..][..NR])
+}
+
+#[inline(always)]
+fn generic_4x8_by_rows<'b>(k: usize, a: &[f32], b_row: impl Fn(usize) -> &'b [f32]) -> Tile {
+    let a = &a[..MR * k];
     let mut acc = [[0.0f32; NR]; MR];
-    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+    for (p, ap) in a.chunks_exact(MR).enumerate() {
+        let bp = b_row(p);
         for (row, &av) in acc.iter_mut().zip(ap) {
             for (c, &bv) in row.iter_mut().zip(bp) {
                 *c += av * bv;
@@ -43,18 +56,44 @@ pub fn generic_f32_4x8(k: usize, a: &[f32], b: &[f32]) -> Tile {
 /// SIMD128 micro-kernel: eight `f32x4` accumulators, one splat of A and two loads of B per step.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub fn wasm32_simd128_f32_4x8(k: usize, a: &[f32], b: &[f32]) -> Tile {
+    let b = &b[..NR * k];
+    let pb = b.as_ptr();
+    // SAFETY: b holds NR·k floats, so row p (p < k) is the NR floats from p·NR.
+    simd128_4x8_by_rows(k, a, |p| unsafe { pb.add(p * NR) })
+}
+
+/// [`wasm32_simd128_f32_4x8`] reading B in place: row `p` is `x[base + rel[p]..][..NR]`
+/// (bounds-checked per row: the check is one compare against 16 multiplies and adds).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub fn wasm32_simd128_f32_4x8_rows(
+    k: usize,
+    a: &[f32],
+    x: &[f32],
+    rel: &[usize],
+    base: usize,
+) -> Tile {
+    let rel = &rel[..k];
+    simd128_4x8_by_rows(k, a, |p| x[base + rel[p]..][..NR].as_ptr())
+}
+
+/// The SIMD128 4×8 kernel over any source of B rows. `b_row(p)` must point at NR readable
+/// floats for every `p < k` (both callers guarantee it: a checked slice, or a packed panel).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn simd128_4x8_by_rows(k: usize, a: &[f32], b_row: impl Fn(usize) -> *const f32) -> Tile {
     use core::arch::wasm32::*;
-    let (a, b) = (&a[..MR * k], &b[..NR * k]);
+    let a = &a[..MR * k];
     let z = f32x4_splat(0.0);
     let (mut c00, mut c01, mut c10, mut c11) = (z, z, z, z);
     let (mut c20, mut c21, mut c30, mut c31) = (z, z, z, z);
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let pa = a.as_ptr();
     for p in 0..k {
-        // SAFETY: the slices above hold MR·k and NR·k floats, so these reads stay inside them;
-        // wasm loads have no alignment requirement.
+        let pb = b_row(p);
+        // SAFETY: pb points at NR floats (above) and a holds MR·k floats, so these reads stay
+        // inside them; wasm loads have no alignment requirement.
         unsafe {
-            let b0 = v128_load(pb.add(p * NR) as *const v128);
-            let b1 = v128_load(pb.add(p * NR + 4) as *const v128);
+            let b0 = v128_load(pb as *const v128);
+            let b1 = v128_load(pb.add(4) as *const v128);
             let ap = pa.add(p * MR);
             let a0 = v128_load32_splat(ap as *const u32);
             c00 = f32x4_add(c00, f32x4_mul(a0, b0));
@@ -97,6 +136,19 @@ pub fn micro_kernel(k: usize, a: &[f32], b: &[f32]) -> Tile {
     }
 }
 
+/// The best in-place micro-kernel this build has (see [`generic_f32_4x8_rows`]).
+#[inline]
+pub fn micro_kernel_rows(k: usize, a: &[f32], x: &[f32], rel: &[usize], base: usize) -> Tile {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        wasm32_simd128_f32_4x8_rows(k, a, x, rel, base)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        generic_f32_4x8_rows(k, a, x, rel, base)
+    }
+}
+
 /// Name of [`micro_kernel`]'s choice, for benchmarks and `info`.
 pub fn micro_kernel_name() -> &'static str {
     if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
@@ -117,18 +169,36 @@ pub fn pack_a(m: usize, k: usize, a: &[f32], dst: &mut [f32]) {
     }
 }
 
-/// `C = A · B` with A packed and B packed one panel at a time by `pack_panel(jp, panel)`
-/// (columns `jp·NR ..`, `NR · k` floats) just before use, so the panel stays in L1 while every
-/// A panel passes over it. Then `c[r][j] = acc · scale(r) + bias(r)` for the valid `m × n` part
-/// of row-major `c` (row stride `n`): the reference kernels' own epilogue. `panel` is the
-/// caller's scratch (at least `NR · k` floats), reused across groups and layers.
+/// Where [`gemm_packed`]'s B panel `jp` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanelSource {
+    /// Packed into the caller's scratch panel just now.
+    Packed,
+    /// Read in place: row `p` of the panel is `rows.x[base + rows.rel[p]..][..NR]`.
+    InPlace { base: usize },
+}
+
+/// The operand [`PanelSource::InPlace`] panels read: `x` and a row offset per `p < k`.
+#[derive(Debug, Clone, Copy)]
+pub struct InPlaceRows<'a> {
+    pub x: &'a [f32],
+    pub rel: &'a [usize],
+}
+
+/// `C = A · B` with A packed and B one panel at a time: `b_panel(jp, panel)` either packs the
+/// panel (columns `jp·NR ..`, `NR · k` floats) into `panel` just before use, so it stays in L1
+/// while every A panel passes over it, or says where to read it in place (`rows`). Then
+/// `c[r][j] = acc · scale(r) + bias(r)` for the valid `m × n` part of row-major `c` (row stride
+/// `n`): the reference kernels' own epilogue. `panel` is the caller's scratch (at least
+/// `NR · k` floats), reused across groups and layers.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_packed(
     m: usize,
     k: usize,
     n: usize,
     a_packed: &[f32],
-    mut pack_panel: impl FnMut(usize, &mut [f32]),
+    mut b_panel: impl FnMut(usize, &mut [f32]) -> PanelSource,
+    rows: Option<InPlaceRows<'_>>,
     panel: &mut [f32],
     c: &mut [f32],
     epilogue: impl Fn(usize) -> (f32, f32),
@@ -137,10 +207,16 @@ pub fn gemm_packed(
     for jp in 0..n.div_ceil(NR) {
         let j0 = jp * NR;
         let cols = NR.min(n - j0);
-        pack_panel(jp, panel);
+        let source = match (b_panel(jp, panel), rows) {
+            (PanelSource::InPlace { base }, Some(r)) => Some((base, r)),
+            _ => None,
+        };
         for (ip, a_panel) in a_packed.chunks_exact(MR * k).enumerate() {
             let r0 = ip * MR;
-            let tile = micro_kernel(k, a_panel, panel);
+            let tile = match source {
+                Some((base, r)) => micro_kernel_rows(k, a_panel, r.x, r.rel, base),
+                None => micro_kernel(k, a_panel, panel),
+            };
             for (r, row) in tile.iter().enumerate().take(m.saturating_sub(r0)) {
                 let (s, b) = epilogue(r0 + r);
                 let dst = &mut c[(r0 + r) * n + j0..(r0 + r) * n + j0 + cols];
@@ -171,8 +247,9 @@ pub fn gemm_rows(
             out[..width].copy_from_slice(&b[p * n + j0..p * n + j0 + width]);
             out[width..].fill(0.0);
         }
+        PanelSource::Packed
     };
-    gemm_packed(m, k, n, a_packed, pack, panel, c, epilogue);
+    gemm_packed(m, k, n, a_packed, pack, None, panel, c, epilogue);
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Fast convolutions: weights decoded and packed once at load, im2col into packed panels, and
-//! the [`gemm`](super::gemm) micro-kernels.
+//! Fast convolutions: weights decoded and packed once at load, im2col into packed panels (or,
+//! for stride-1 convolutions with few filters per group, B panels read in place from the
+//! zero-padded input), and the [`gemm`](super::gemm) micro-kernels.
 //!
 //! The file keeps patterns as bits and int8 as bytes; at load each filter is decoded to the
 //! f32 values the reference kernels multiply by (±1 for patterns, `q` for int8: the per-filter
@@ -9,10 +10,14 @@
 //! pattern, int8 and f32 encodings share one tuned loop. The cost is memory: 4 bytes per
 //! weight at run time (3.1 MB for `sepnet_cifar`, 5.2 MB for `sepnet_small`).
 
-use super::gemm::{self, MR, NR};
+use super::gemm::{self, InPlaceRows, PanelSource, MR, NR};
 use super::scalar::{check_conv, expect_len};
 use super::{pattern_row_bytes, Conv2dDims, Conv2dGeometry};
 use crate::error::{Error, Result};
+
+/// Stride-1 convolutions with at most this many A panels (`MR` filters each) per group read
+/// their B panels in place instead of packing them (see [`PackedConv::run`]).
+const IN_PLACE_MAX_A_PANELS: usize = 4;
 
 /// A convolution's weights, decoded and packed for [`gemm::gemm_packed`].
 #[derive(Debug, Clone)]
@@ -112,6 +117,11 @@ impl PackedConv {
     }
 
     /// `output = conv(input) · scale + bias`, one `[C, H, W]` image.
+    ///
+    /// B panels are read in place where their `NR` output pixels are consecutive in one row of
+    /// a stride-1 convolution: each tap's run is then `NR` consecutive floats of the (zero-padded)
+    /// input, so only the other panels (row ends, strided convolutions) are packed. The
+    /// micro-kernel sees the same values in the same order either way.
     pub fn run(&self, input: &[f32], bias: Option<&[f32]>, output: &mut [f32]) -> Result<()> {
         let g = &self.geometry;
         let d = check_conv(g, input, output, bias)?;
@@ -120,6 +130,38 @@ impl PackedConv {
         let in_group = d.in_per_group * g.in_h * g.in_w;
         let a_group = gemm::packed_len(m, k, MR);
         let pointwise = g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0];
+        let [kh, kw] = g.kernel;
+        let [ph, pw] = g.padding;
+        // Stride 1 with few filters per group: the input padded once per group, and each tap's
+        // offset into it. A packed panel is reused by every A panel, so packing pays where m is
+        // large; where it is small (sepnet's grouped pattern convolutions: 4-16 filters a
+        // group) the copy cost about as much as the multiply and reading in place halved those
+        // layers. 1×1 convolutions stay packed: their rows lie a whole plane apart, and read in
+        // place they ran slower (in Node, on the Xeon).
+        let in_place = !pointwise
+            && g.stride == [1, 1]
+            && d.out_w >= NR
+            && m.div_ceil(MR) <= IN_PLACE_MAX_A_PANELS;
+        let (pad_h, pad_w) = (g.in_h + 2 * ph, g.in_w + 2 * pw);
+        let padded_len = if in_place && (ph > 0 || pw > 0) {
+            d.in_per_group * pad_h * pad_w
+        } else {
+            0
+        };
+        let mut padded = vec![0.0f32; padded_len];
+        let rel: Vec<usize> = if in_place {
+            let (row, plane) = if padded_len > 0 {
+                (pad_w, pad_h * pad_w)
+            } else {
+                (g.in_w, g.in_h * g.in_w)
+            };
+            (0..d.in_per_group)
+                .flat_map(|c| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (c, ky, kx))))
+                .map(|(c, ky, kx)| c * plane + ky * row + kx)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut panel = vec![0.0f32; NR * k]; // one B panel, reused by every group
         for group in 0..g.groups {
             let x = &input[group * in_group..(group + 1) * in_group];
@@ -132,12 +174,53 @@ impl PackedConv {
             if pointwise {
                 // A 1×1 convolution's B is the input itself, `C/g × H·W` row-major.
                 gemm::gemm_rows(m, k, out_plane, a, x, &mut panel, c, epilogue);
+            } else if in_place {
+                let (src, row) = if padded_len > 0 {
+                    pad_planes(g, d.in_per_group, x, &mut padded);
+                    (&padded[..], pad_w)
+                } else {
+                    (x, g.in_w)
+                };
+                let out_w = d.out_w;
+                let b_panel = |jp: usize, panel: &mut [f32]| {
+                    let j0 = jp * NR;
+                    let (oy, ox) = (j0 / out_w, j0 % out_w);
+                    if ox + NR <= out_w {
+                        // Padded coordinates: output (oy, ox) + tap (ky, kx) reads (oy + ky, ox + kx).
+                        return PanelSource::InPlace {
+                            base: oy * row + ox,
+                        };
+                    }
+                    pack_im2col_panel(g, &d, x, jp, panel);
+                    PanelSource::Packed
+                };
+                let rows = Some(InPlaceRows { x: src, rel: &rel });
+                gemm::gemm_packed(m, k, out_plane, a, b_panel, rows, &mut panel, c, epilogue);
             } else {
-                let pack = |jp: usize, panel: &mut [f32]| pack_im2col_panel(g, &d, x, jp, panel);
-                gemm::gemm_packed(m, k, out_plane, a, pack, &mut panel, c, epilogue);
+                let pack = |jp: usize, panel: &mut [f32]| {
+                    pack_im2col_panel(g, &d, x, jp, panel);
+                    PanelSource::Packed
+                };
+                gemm::gemm_packed(m, k, out_plane, a, pack, None, &mut panel, c, epilogue);
             }
         }
         Ok(())
+    }
+}
+
+/// Copies one group's input planes into `dst`, each surrounded by the convolution's zero
+/// padding (`(in_h + 2·ph) × (in_w + 2·pw)` per plane); the border stays zero.
+fn pad_planes(g: &Conv2dGeometry, channels: usize, x: &[f32], dst: &mut [f32]) {
+    let [ph, pw] = g.padding;
+    let (pad_h, pad_w) = (g.in_h + 2 * ph, g.in_w + 2 * pw);
+    for (src, plane) in x
+        .chunks_exact(g.in_h * g.in_w)
+        .zip(dst.chunks_exact_mut(pad_h * pad_w))
+        .take(channels)
+    {
+        for (y, row) in src.chunks_exact(g.in_w).enumerate() {
+            plane[(y + ph) * pad_w + pw..][..g.in_w].copy_from_slice(row);
+        }
     }
 }
 
