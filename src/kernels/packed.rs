@@ -132,22 +132,10 @@ impl PackedConv {
         let pointwise = g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0];
         let [kh, kw] = g.kernel;
         let [ph, pw] = g.padding;
-        // Stride 1 with few filters per group: the input padded once per group, and each tap's
-        // offset into it. A packed panel is reused by every A panel, so packing pays where m is
-        // large; where it is small (sepnet's grouped pattern convolutions: 4-16 filters a
-        // group) the copy cost about as much as the multiply and reading in place halved those
-        // layers. 1×1 convolutions stay packed: their rows lie a whole plane apart, and read in
-        // place they ran slower (in Node, on the Xeon).
-        let in_place = !pointwise
-            && g.stride == [1, 1]
-            && d.out_w >= NR
-            && m.div_ceil(MR) <= IN_PLACE_MAX_A_PANELS;
-        let (pad_h, pad_w) = (g.in_h + 2 * ph, g.in_w + 2 * pw);
-        let padded_len = if in_place && (ph > 0 || pw > 0) {
-            d.in_per_group * pad_h * pad_w
-        } else {
-            0
-        };
+        let [pad_h, pad_w] = [g.in_h + 2 * ph, g.in_w + 2 * pw];
+        let in_place = in_place_padded_len(g, &d);
+        let padded_len = in_place.unwrap_or(0);
+        let in_place = in_place.is_some();
         let mut padded = vec![0.0f32; padded_len];
         let rel: Vec<usize> = if in_place {
             let (row, plane) = if padded_len > 0 {
@@ -206,6 +194,35 @@ impl PackedConv {
         }
         Ok(())
     }
+}
+
+/// `Some(floats of one group's zero-padded input copy)` (0 without padding) where
+/// [`PackedConv::run`] reads B panels in place, `None` where it packs them.
+///
+/// Stride 1 with few filters per group: a packed panel is reused by every A panel, so packing
+/// pays where m is large; where it is small (sepnet's grouped pattern convolutions: 4-16
+/// filters a group) the copy cost about as much as the multiplies, and reading in place halved
+/// those layers. 1×1 convolutions stay packed: their rows lie a whole plane apart, and read in
+/// place they ran slower (in Node, on the Xeon). The padded copy must stay small beside the
+/// input: a file may pad a 1×1 input by hundreds, which must not become a huge allocation.
+fn in_place_padded_len(g: &Conv2dGeometry, d: &Conv2dDims) -> Option<usize> {
+    let pointwise = g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0];
+    if pointwise
+        || g.stride != [1, 1]
+        || d.out_w < NR
+        || d.out_per_group.div_ceil(MR) > IN_PLACE_MAX_A_PANELS
+    {
+        return None;
+    }
+    let [ph, pw] = g.padding;
+    if ph == 0 && pw == 0 {
+        return Some(0);
+    }
+    let in_group = d.in_per_group * g.in_h * g.in_w;
+    d.in_per_group
+        .checked_mul(g.in_h + 2 * ph)
+        .and_then(|v| v.checked_mul(g.in_w + 2 * pw))
+        .filter(|&v| v <= 2 * in_group)
 }
 
 /// Copies one group's input planes into `dst`, each surrounded by the convolution's zero
@@ -298,5 +315,43 @@ fn pack_im2col_panel(g: &Conv2dGeometry, d: &Conv2dDims, x: &[f32], jp: usize, p
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry(
+        c: usize,
+        hw: usize,
+        o: usize,
+        k: usize,
+        pad: usize,
+        groups: usize,
+    ) -> Conv2dGeometry {
+        Conv2dGeometry {
+            in_channels: c,
+            in_h: hw,
+            in_w: hw,
+            out_channels: o,
+            kernel: [k, k],
+            stride: [1, 1],
+            padding: [pad, pad],
+            groups,
+        }
+    }
+
+    #[test]
+    fn in_place_only_for_few_filters_a_group_and_a_small_padded_copy() {
+        let plan = |g: Conv2dGeometry| in_place_padded_len(&g, &g.dims().unwrap());
+        // sepnet_cifar's module1.slice2.pattern: 4 groups of 8 channels → 4 filters, 32×32.
+        assert_eq!(plan(geometry(32, 32, 16, 3, 1, 4)), Some(8 * 34 * 34));
+        assert_eq!(plan(geometry(8, 16, 8, 3, 0, 1)), Some(0)); // unpadded: the input itself
+        assert_eq!(plan(geometry(64, 32, 64, 3, 1, 1)), None); // 64 filters: packing pays
+        assert_eq!(plan(geometry(8, 32, 8, 1, 0, 1)), None); // 1×1: packed
+        assert_eq!(plan(geometry(8, 4, 8, 3, 1, 1)), None); // rows shorter than a panel
+                                                            // A hostile pad around a tiny input would need a copy 10^5 times the input: refused.
+        assert_eq!(plan(geometry(4096, 1, 4, 1, 150, 1)), None);
     }
 }
