@@ -8,7 +8,7 @@ mod common;
 use common::conv_cases::*;
 use common::*;
 use sepnet::kernels::packed::PackedConv;
-use sepnet::kernels::{gemm, pool, scalar, Conv2dGeometry, Pool2dGeometry};
+use sepnet::kernels::{gemm, pool, scalar, Conv2dGeometry};
 
 const CASES: usize = 150;
 const TOL: f64 = 1e-5;
@@ -173,20 +173,8 @@ fn fast_maxpool_matches_scalar_bit_for_bit() {
 #[test]
 fn maxpool_matches_naive() {
     let mut rng = Rng::new(5);
-    let mut done = 0;
-    while done < CASES {
-        let k = [rng.pick(&[1, 2, 3, 5]), rng.pick(&[1, 2, 3, 5])];
-        let g = Pool2dGeometry {
-            channels: 1 + rng.below(5),
-            in_h: 1 + rng.below(9),
-            in_w: 1 + rng.below(11),
-            kernel: k,
-            stride: [rng.pick(&[1, 2, 3]), rng.pick(&[1, 2, 3])],
-            padding: [rng.below(k[0].min(3)), rng.below(k[1].min(3))],
-        };
-        let Ok((oh, ow)) = g.output_hw() else {
-            continue;
-        };
+    for _ in 0..CASES {
+        let (g, oh, ow) = random_pool(&mut rng, [5, 9, 11]);
         let x = rng.f32s(g.channels * g.in_h * g.in_w);
         let mut out = vec![0.0; g.channels * oh * ow];
         scalar::maxpool2d(&g, &x, &mut out).unwrap();
@@ -205,7 +193,6 @@ fn maxpool_matches_naive() {
             out.iter().all(|v| v.is_finite()),
             "a window saw only padding: {g:?}"
         );
-        done += 1;
     }
 }
 

@@ -170,35 +170,31 @@ pub fn pack_a(m: usize, k: usize, a: &[f32], dst: &mut [f32]) {
 }
 
 /// Where [`gemm_packed`]'s B panel `jp` comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PanelSource {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PanelSource<'a> {
     /// Packed into the caller's scratch panel just now.
     Packed,
-    /// Read in place: row `p` of the panel is `rows.x[base + rows.rel[p]..][..NR]`.
-    InPlace { base: usize },
-}
-
-/// The operand [`PanelSource::InPlace`] panels read: `x` and a row offset per `p < k`.
-#[derive(Debug, Clone, Copy)]
-pub struct InPlaceRows<'a> {
-    pub x: &'a [f32],
-    pub rel: &'a [usize],
+    /// Read in place: row `p` of the panel is `x[base + rel[p]..][..NR]`.
+    InPlace {
+        x: &'a [f32],
+        rel: &'a [usize],
+        base: usize,
+    },
 }
 
 /// `C = A · B` with A packed and B one panel at a time: `b_panel(jp, panel)` either packs the
 /// panel (columns `jp·NR ..`, `NR · k` floats) into `panel` just before use, so it stays in L1
-/// while every A panel passes over it, or says where to read it in place (`rows`). Then
+/// while every A panel passes over it, or says where to read it in place. Then
 /// `c[r][j] = acc · scale(r) + bias(r)` for the valid `m × n` part of row-major `c` (row stride
 /// `n`): the reference kernels' own epilogue. `panel` is the caller's scratch (at least
 /// `NR · k` floats), reused across groups and layers.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_packed(
+pub fn gemm_packed<'src>(
     m: usize,
     k: usize,
     n: usize,
     a_packed: &[f32],
-    mut b_panel: impl FnMut(usize, &mut [f32]) -> PanelSource,
-    rows: Option<InPlaceRows<'_>>,
+    mut b_panel: impl for<'p> FnMut(usize, &'p mut [f32]) -> PanelSource<'src>,
     panel: &mut [f32],
     c: &mut [f32],
     epilogue: impl Fn(usize) -> (f32, f32),
@@ -207,15 +203,14 @@ pub fn gemm_packed(
     for jp in 0..n.div_ceil(NR) {
         let j0 = jp * NR;
         let cols = NR.min(n - j0);
-        let source = match (b_panel(jp, panel), rows) {
-            (PanelSource::InPlace { base }, Some(r)) => Some((base, r)),
-            _ => None,
-        };
+        let source = b_panel(jp, panel);
         for (ip, a_panel) in a_packed.chunks_exact(MR * k).enumerate() {
             let r0 = ip * MR;
             let tile = match source {
-                Some((base, r)) => micro_kernel_rows(k, a_panel, r.x, r.rel, base),
-                None => micro_kernel(k, a_panel, panel),
+                PanelSource::InPlace { x, rel, base } => {
+                    micro_kernel_rows(k, a_panel, x, rel, base)
+                }
+                PanelSource::Packed => micro_kernel(k, a_panel, panel),
             };
             for (r, row) in tile.iter().enumerate().take(m.saturating_sub(r0)) {
                 let (s, b) = epilogue(r0 + r);
@@ -249,7 +244,7 @@ pub fn gemm_rows(
         }
         PanelSource::Packed
     };
-    gemm_packed(m, k, n, a_packed, pack, None, panel, c, epilogue);
+    gemm_packed(m, k, n, a_packed, pack, panel, c, epilogue);
 }
 
 #[cfg(test)]

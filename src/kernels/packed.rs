@@ -10,7 +10,7 @@
 //! pattern, int8 and f32 encodings share one tuned loop. The cost is memory: 4 bytes per
 //! weight at run time (3.1 MB for `sepnet_cifar`, 5.2 MB for `sepnet_small`).
 
-use super::gemm::{self, InPlaceRows, PanelSource, MR, NR};
+use super::gemm::{self, PanelSource, MR, NR};
 use super::scalar::{check_conv, expect_len};
 use super::{pattern_row_bytes, Conv2dDims, Conv2dGeometry};
 use crate::error::{Error, Result};
@@ -27,6 +27,18 @@ pub struct PackedConv {
     a: Vec<f32>,
     /// Per output channel, the factor applied to the finished sum (1 for f32 weights).
     scale: Vec<f32>,
+    /// Where B panels are read in place instead of packed (fixed by the geometry).
+    in_place: Option<InPlacePlan>,
+}
+
+/// How [`PackedConv::run`] reads B panels in place: from the input itself (`padded_len` 0) or
+/// from a zero-padded copy of one group's planes (`padded_len` floats, rows `row` floats long),
+/// tap `p = (c·kh + ky)·kw + kx` at offset `rel[p]` from the panel's first pixel.
+#[derive(Debug, Clone)]
+struct InPlacePlan {
+    padded_len: usize,
+    row: usize,
+    rel: Vec<usize>,
 }
 
 impl PackedConv {
@@ -99,6 +111,7 @@ impl PackedConv {
             geometry: *g,
             a,
             scale,
+            in_place: in_place_plan(g, &d),
         }
     }
 
@@ -130,26 +143,7 @@ impl PackedConv {
         let in_group = d.in_per_group * g.in_h * g.in_w;
         let a_group = gemm::packed_len(m, k, MR);
         let pointwise = g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0];
-        let [kh, kw] = g.kernel;
-        let [ph, pw] = g.padding;
-        let [pad_h, pad_w] = [g.in_h + 2 * ph, g.in_w + 2 * pw];
-        let in_place = in_place_padded_len(g, &d);
-        let padded_len = in_place.unwrap_or(0);
-        let in_place = in_place.is_some();
-        let mut padded = vec![0.0f32; padded_len];
-        let rel: Vec<usize> = if in_place {
-            let (row, plane) = if padded_len > 0 {
-                (pad_w, pad_h * pad_w)
-            } else {
-                (g.in_w, g.in_h * g.in_w)
-            };
-            (0..d.in_per_group)
-                .flat_map(|c| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (c, ky, kx))))
-                .map(|(c, ky, kx)| c * plane + ky * row + kx)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let mut padded = vec![0.0f32; self.in_place.as_ref().map_or(0, |p| p.padded_len)];
         let mut panel = vec![0.0f32; NR * k]; // one B panel, reused by every group
         for group in 0..g.groups {
             let x = &input[group * in_group..(group + 1) * in_group];
@@ -162,12 +156,12 @@ impl PackedConv {
             if pointwise {
                 // A 1×1 convolution's B is the input itself, `C/g × H·W` row-major.
                 gemm::gemm_rows(m, k, out_plane, a, x, &mut panel, c, epilogue);
-            } else if in_place {
-                let (src, row) = if padded_len > 0 {
+            } else if let Some(plan) = &self.in_place {
+                let src = if plan.padded_len > 0 {
                     pad_planes(g, d.in_per_group, x, &mut padded);
-                    (&padded[..], pad_w)
+                    &padded[..]
                 } else {
-                    (x, g.in_w)
+                    x
                 };
                 let out_w = d.out_w;
                 let b_panel = |jp: usize, panel: &mut [f32]| {
@@ -175,29 +169,31 @@ impl PackedConv {
                     let (oy, ox) = (j0 / out_w, j0 % out_w);
                     if ox + NR <= out_w {
                         // Padded coordinates: output (oy, ox) + tap (ky, kx) reads (oy + ky, ox + kx).
+                        let base = oy * plan.row + ox;
                         return PanelSource::InPlace {
-                            base: oy * row + ox,
+                            x: src,
+                            rel: &plan.rel,
+                            base,
                         };
                     }
                     pack_im2col_panel(g, &d, x, jp, panel);
                     PanelSource::Packed
                 };
-                let rows = Some(InPlaceRows { x: src, rel: &rel });
-                gemm::gemm_packed(m, k, out_plane, a, b_panel, rows, &mut panel, c, epilogue);
+                gemm::gemm_packed(m, k, out_plane, a, b_panel, &mut panel, c, epilogue);
             } else {
                 let pack = |jp: usize, panel: &mut [f32]| {
                     pack_im2col_panel(g, &d, x, jp, panel);
                     PanelSource::Packed
                 };
-                gemm::gemm_packed(m, k, out_plane, a, pack, None, &mut panel, c, epilogue);
+                gemm::gemm_packed(m, k, out_plane, a, pack, &mut panel, c, epilogue);
             }
         }
         Ok(())
     }
 }
 
-/// `Some(floats of one group's zero-padded input copy)` (0 without padding) where
-/// [`PackedConv::run`] reads B panels in place, `None` where it packs them.
+/// The in-place plan where [`PackedConv::run`] reads B panels in place, `None` where it packs
+/// them.
 ///
 /// Stride 1 with few filters per group: a packed panel is reused by every A panel, so packing
 /// pays where m is large; where it is small (sepnet's grouped pattern convolutions: 4-16
@@ -205,7 +201,7 @@ impl PackedConv {
 /// those layers. 1×1 convolutions stay packed: their rows lie a whole plane apart, and read in
 /// place they ran slower (in Node, on the Xeon). The padded copy must stay small beside the
 /// input: a file may pad a 1×1 input by hundreds, which must not become a huge allocation.
-fn in_place_padded_len(g: &Conv2dGeometry, d: &Conv2dDims) -> Option<usize> {
+fn in_place_plan(g: &Conv2dGeometry, d: &Conv2dDims) -> Option<InPlacePlan> {
     let pointwise = g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0];
     if pointwise
         || g.stride != [1, 1]
@@ -215,14 +211,28 @@ fn in_place_padded_len(g: &Conv2dGeometry, d: &Conv2dDims) -> Option<usize> {
         return None;
     }
     let [ph, pw] = g.padding;
-    if ph == 0 && pw == 0 {
-        return Some(0);
-    }
-    let in_group = d.in_per_group * g.in_h * g.in_w;
-    d.in_per_group
-        .checked_mul(g.in_h + 2 * ph)
-        .and_then(|v| v.checked_mul(g.in_w + 2 * pw))
-        .filter(|&v| v <= 2 * in_group)
+    let (padded_len, row, plane) = if ph == 0 && pw == 0 {
+        (0, g.in_w, g.in_h * g.in_w)
+    } else {
+        let (pad_h, pad_w) = (g.in_h + 2 * ph, g.in_w + 2 * pw);
+        let in_group = d.in_per_group * g.in_h * g.in_w;
+        let len = d
+            .in_per_group
+            .checked_mul(pad_h)
+            .and_then(|v| v.checked_mul(pad_w))
+            .filter(|&v| v <= 2 * in_group)?;
+        (len, pad_w, pad_h * pad_w)
+    };
+    let [kh, kw] = g.kernel;
+    let rel = (0..d.in_per_group)
+        .flat_map(|c| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (c, ky, kx))))
+        .map(|(c, ky, kx)| c * plane + ky * row + kx)
+        .collect();
+    Some(InPlacePlan {
+        padded_len,
+        row,
+        rel,
+    })
 }
 
 /// Copies one group's input planes into `dst`, each surrounded by the convolution's zero
@@ -344,7 +354,7 @@ mod tests {
 
     #[test]
     fn in_place_only_for_few_filters_a_group_and_a_small_padded_copy() {
-        let plan = |g: Conv2dGeometry| in_place_padded_len(&g, &g.dims().unwrap());
+        let plan = |g: Conv2dGeometry| in_place_plan(&g, &g.dims().unwrap()).map(|p| p.padded_len);
         // sepnet_cifar's module1.slice2.pattern: 4 groups of 8 channels → 4 filters, 32×32.
         assert_eq!(plan(geometry(32, 32, 16, 3, 1, 4)), Some(8 * 34 * 34));
         assert_eq!(plan(geometry(8, 16, 8, 3, 0, 1)), Some(0)); // unpadded: the input itself

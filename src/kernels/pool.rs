@@ -31,14 +31,16 @@ fn windows(
 /// `dst`). Written as a select, not as `if v > *d { *d = v }`: that conditional store compiled
 /// to a branch per element, mispredicted about half the time on real activations, which made
 /// the 3×3/2 pool of `sepnet_small` its slowest layer.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn max_into(dst: &mut [f32], src: &[f32]) {
+fn max_into_scalar(dst: &mut [f32], src: &[f32]) {
     for (d, &v) in dst.iter_mut().zip(src) {
         *d = if v > *d { v } else { *d };
     }
 }
 
-/// SIMD128 [`max_into`]: `f32x4.pmax(d, v)` is `d < v ? v : d`, the same rule lane by lane.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use max_into_scalar as max_into;
+
+/// SIMD128 [`max_into_scalar`]: `f32x4.pmax(d, v)` is `d < v ? v : d`, the same rule lane by lane.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn max_into(dst: &mut [f32], src: &[f32]) {
     use core::arch::wasm32::*;
@@ -53,9 +55,7 @@ fn max_into(dst: &mut [f32], src: &[f32]) {
             v128_store(dst.as_mut_ptr().add(i) as *mut v128, f32x4_pmax(d, v));
         }
     }
-    for (d, &v) in dst[body..].iter_mut().zip(&src[body..]) {
-        *d = if v > *d { v } else { *d };
-    }
+    max_into_scalar(&mut dst[body..], &src[body..]);
 }
 
 /// Max pooling of one `[C, H, W]` image; padding positions count as −∞.

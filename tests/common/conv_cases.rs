@@ -194,20 +194,8 @@ pub fn assert_micro_kernel_is_in_order_dot(
 /// start at −∞), ties of −0 and +0 (the first seen stays) and ±∞.
 pub fn assert_maxpool_matches_scalar(rng: &mut Rng, cases: usize) {
     let specials = [f32::NAN, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, 1.0];
-    let mut done = 0;
-    while done < cases {
-        let k = [rng.pick(&[1, 2, 3, 5]), rng.pick(&[1, 2, 3, 5])];
-        let g = Pool2dGeometry {
-            channels: 1 + rng.below(4),
-            in_h: 1 + rng.below(12),
-            in_w: 1 + rng.below(40),
-            kernel: k,
-            stride: [rng.pick(&[1, 2, 3]), rng.pick(&[1, 2, 3])],
-            padding: [rng.below(k[0].min(3)), rng.below(k[1].min(3))],
-        };
-        let Ok((oh, ow)) = g.output_hw() else {
-            continue;
-        };
+    for _ in 0..cases {
+        let (g, oh, ow) = random_pool(rng, [4, 12, 40]);
         let mut x = rng.f32s(g.channels * g.in_h * g.in_w);
         for v in x.iter_mut() {
             if rng.below(6) == 0 {
@@ -220,6 +208,24 @@ pub fn assert_maxpool_matches_scalar(rng: &mut Rng, cases: usize) {
         pool::maxpool2d(&g, &x, &mut fast).unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&fast), bits(&reference), "max pool {g:?}");
-        done += 1;
+    }
+}
+
+/// A random valid max-pool geometry of at most `max` `[channels, height, width]` (kernels
+/// 1/2/3/5, strides 1-3, padding below the kernel), with its output `(height, width)`.
+pub fn random_pool(rng: &mut Rng, max: [usize; 3]) -> (Pool2dGeometry, usize, usize) {
+    loop {
+        let k = [rng.pick(&[1, 2, 3, 5]), rng.pick(&[1, 2, 3, 5])];
+        let g = Pool2dGeometry {
+            channels: 1 + rng.below(max[0]),
+            in_h: 1 + rng.below(max[1]),
+            in_w: 1 + rng.below(max[2]),
+            kernel: k,
+            stride: [rng.pick(&[1, 2, 3]), rng.pick(&[1, 2, 3])],
+            padding: [rng.below(k[0].min(3)), rng.below(k[1].min(3))],
+        };
+        if let Ok((oh, ow)) = g.output_hw() {
+            return (g, oh, ow);
+        }
     }
 }

@@ -500,7 +500,7 @@ def main(argv=None) -> dict:
         # files against the runs its tables name).
         run_dir = ckpt_args.get("output_dir")
         extra["training_run"] = Path(run_dir).name if run_dir else None
-        extra["training_epochs"] = ckpt.get("epoch", -1) + 1 if "epoch" in ckpt else None
+        extra["training_epochs"] = ckpt["epoch"] + 1 if "epoch" in ckpt else None
     if a.variant != "R" and not is_binarized(model):
         # Post-hoc binarization (no fine-tuning) of a real-valued or untrained model: the
         # checkpoint's accuracy was the real-valued model's, so it is not recorded.
