@@ -95,6 +95,8 @@ export interface LayerTiming {
   /** `conv2d`, `linear`, `add`, `relu`, `concat`, `maxpool2d`, `global_avg_pool`, `softmax`. */
   op: string;
   ms: number;
+  /** A ReLU the layer before it applied as it wrote its output; its time is in that layer's row. */
+  fused: boolean;
 }
 
 export interface Classification {

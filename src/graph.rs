@@ -8,8 +8,15 @@
 //! Per-node wall time is read from the [`Clock`] passed in (see [`crate::clock`]).
 //!
 //! A [`Plan`] holds what the fast kernels prepare once per model (decoded, packed convolution
-//! weights); [`Kernels::Reference`] runs the scalar reference kernels instead, which is how
-//! tests and `sepnet bench --kernels` compare the two.
+//! weights, and which ReLU nodes are fused into the node before them); [`Kernels::Reference`]
+//! runs the scalar reference kernels one node at a time instead, which is how tests and
+//! `sepnet bench --kernels` compare the two.
+//!
+//! A fused ReLU is applied by its producer as it writes its output (a packed convolution's
+//! epilogue, or in place after any other op), and the ReLU node then takes that buffer over:
+//! one pass over the activation less, and the same values bit for bit. Only where the ReLU is
+//! the producer's sole reader and the producer's output is neither the graph output nor
+//! captured, since nothing may see the value before the ReLU.
 
 use serde::Serialize;
 
@@ -28,6 +35,8 @@ pub struct LayerTiming {
     /// FORMAT.md op name.
     pub op: &'static str,
     pub ms: f64,
+    /// A ReLU the node before it applied as it wrote its output: its time is in that row.
+    pub fused: bool,
 }
 
 /// Which kernels run the convolutions.
@@ -45,6 +54,8 @@ pub enum Kernels {
 pub struct Plan {
     kernels: Kernels,
     convs: Vec<Option<PackedConv>>,
+    /// Per node: its output's only reader is a ReLU node that it may apply itself.
+    feeds_relu: Vec<bool>,
 }
 
 /// Most f32 values a plan decodes weights into (64 MiB); convolutions past it run on the
@@ -81,7 +92,27 @@ impl Plan {
                 }?));
             }
         }
-        Ok(Plan { kernels, convs })
+        let mut readers = vec![0usize; graph.nodes.len() + 1];
+        for node in &graph.nodes {
+            for &v in &node.inputs {
+                readers[v] += 1;
+            }
+        }
+        let feeds_relu = (0..graph.nodes.len())
+            .map(|i| {
+                let out = i + 1;
+                let reader = graph.last_use[out].and_then(|j| graph.nodes.get(j));
+                kernels == Kernels::Fast
+                    && out != graph.output
+                    && readers[out] == 1
+                    && reader.is_some_and(|n| matches!(n.op, Op::Relu))
+            })
+            .collect();
+        Ok(Plan {
+            kernels,
+            convs,
+            feeds_relu,
+        })
     }
 
     /// How many convolutions run on the packed kernels (the rest, if any, on the scalar ones).
@@ -95,6 +126,12 @@ impl Plan {
 
     fn conv(&self, index: usize) -> Option<&PackedConv> {
         self.convs.get(index).and_then(Option::as_ref)
+    }
+
+    /// How many ReLU nodes run fused into the node before them (none on the reference kernels,
+    /// and fewer in a run that captures a fused ReLU's input).
+    pub fn fused_relus(&self) -> usize {
+        self.feeds_relu.iter().filter(|&&f| f).count()
     }
 }
 
@@ -141,6 +178,8 @@ pub fn execute(
         })
         .collect::<Result<Vec<ValueId>>>()?;
     let keep = |id: ValueId| id == graph.output || capture_ids.contains(&id);
+    // Node `i` applies the ReLU that reads its output (value `i + 1`).
+    let applies_relu = |i: usize| plan.feeds_relu.get(i) == Some(&true) && !keep(i + 1);
 
     let start = clock();
     let mut values: Vec<Option<Vec<f32>>> = vec![None; graph.nodes.len() + 1];
@@ -149,6 +188,26 @@ pub fn execute(
 
     for (index, node) in graph.nodes.iter().enumerate() {
         let t0 = clock();
+        if let (Op::Relu, &[src]) = (&node.op, node.inputs.as_slice()) {
+            if src >= 1 && applies_relu(src - 1) {
+                // Its producer already applied it; this node's output is that buffer.
+                let mut data = values[src].take().ok_or_else(|| {
+                    Error::graph(&node.name, "input value was freed (executor bug)")
+                })?;
+                if applies_relu(index) {
+                    scalar::relu_in_place(&mut data); // a ReLU of a ReLU: a no-op, kept exact
+                }
+                values[index + 1] = Some(data);
+                timings.push(LayerTiming {
+                    layer: node.name.clone(),
+                    op: node.op.name(),
+                    ms: clock() - t0,
+                    fused: true,
+                });
+                continue;
+            }
+        }
+        let relu = applies_relu(index);
         let ins = node
             .inputs
             .iter()
@@ -170,15 +229,21 @@ pub fn execute(
             let dst = &mut out[n * out_numel..(n + 1) * out_numel];
             match (plan.conv(index), &node.op) {
                 (Some(packed), Op::Conv2d(conv)) => {
-                    packed.run(image(0), conv.bias.as_deref(), dst)?
+                    packed.run(image(0), conv.bias.as_deref(), relu, dst)?
                 }
-                _ => run_node(&node.op, plan.kernels, &ins, image, dst)?,
+                _ => {
+                    run_node(&node.op, plan.kernels, &ins, image, dst)?;
+                    if relu {
+                        scalar::relu_in_place(dst);
+                    }
+                }
             }
         }
         timings.push(LayerTiming {
             layer: node.name.clone(),
             op: node.op.name(),
             ms: clock() - t0,
+            fused: false,
         });
         values[index + 1] = Some(out);
         for &id in &node.inputs {

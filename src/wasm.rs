@@ -211,7 +211,7 @@ impl Engine {
     }
 
     /// Runs `data` (row-major, of `shape = [N, C, H, W]`); returns
-    /// `{logits: number[] (N·K), shape: [N, K], timings: [{layer, op, ms}], total_ms}`.
+    /// `{logits: number[] (N·K), shape: [N, K], timings: [{layer, op, ms, fused}], total_ms}`.
     pub fn run(&self, data: &[f32], shape: Vec<u32>) -> Result<JsValue, JsError> {
         let shape = shape.into_iter().map(|d| d as usize).collect();
         let input = Tensor::new(shape, data.to_vec()).map_err(js_err)?;
@@ -225,7 +225,7 @@ impl Engine {
     }
 
     /// Classifies RGBA pixels (`width·height·4` bytes, e.g. `ImageData.data`); returns
-    /// `{top: [{index, label, probability}], timings: [{layer, op, ms}], total_ms, preprocess_ms}`.
+    /// `{top: [{index, label, probability}], timings: [{layer, op, ms, fused}], total_ms, preprocess_ms}`.
     pub fn classify_rgba(
         &self,
         data: &[u8],

@@ -150,3 +150,56 @@ fn fast_and_reference_kernels_agree() {
         assert_eq!(a.data(), b.data(), "{}", path.display());
     }
 }
+
+/// ReLU fusion: on every golden model the fast kernels fuse ReLUs into the nodes before them
+/// (the timings say which), and a run that captures a fused ReLU's input sees it before the
+/// ReLU, exactly as the reference kernels (which never fuse) do, with the same logits.
+#[test]
+fn fused_relus_change_no_value_and_yield_to_captures() {
+    use sepnet::graph::Plan;
+    use sepnet::{Kernels, Tensor};
+    let mut files: Vec<PathBuf> = pairs(&root().join("tests/golden"))
+        .into_iter()
+        .map(|(model, _)| model)
+        .collect();
+    files.push(root().join("www/models/sepnet_small-bq-untrained.sepnet"));
+    for path in files {
+        let what = path.display().to_string();
+        let bytes = std::fs::read(&path).unwrap();
+        let fast = Model::from_bytes(&bytes).unwrap();
+        let reference = Model::from_bytes(&bytes)
+            .unwrap()
+            .with_kernels(Kernels::Reference)
+            .unwrap();
+        let graph = fast.graph();
+        let fused = Plan::new(graph, Kernels::Fast).unwrap().fused_relus();
+        assert_eq!(Plan::new(graph, Kernels::Reference).unwrap().fused_relus(), 0);
+        // Every ReLU whose input has no other reader (all of them in these models).
+        let relu_inputs: Vec<String> = graph
+            .nodes()
+            .iter()
+            .filter(|n| n.op.name() == "relu")
+            .map(|n| graph.value_name(n.inputs[0]).to_string())
+            .collect();
+        assert!(fused > 0 && fused == relu_inputs.len(), "{what}: {fused} fused");
+
+        let [c, h, w] = fast.input_shape();
+        let input = Tensor::new(vec![2, c, h, w], Rng::new(5).f32s(2 * c * h * w)).unwrap();
+        let plain = fast.run(&input).unwrap();
+        let flagged = plain.timings.iter().filter(|t| t.fused).count();
+        assert_eq!(flagged, fused, "{what}: timings flag the fused ReLUs");
+        assert!(plain.timings.iter().all(|t| !t.fused || t.op == "relu"));
+
+        let names: Vec<&str> = relu_inputs.iter().map(String::as_str).collect();
+        let (a, acts_fast) = fast.run_capturing(&input, &names).unwrap();
+        let (b, acts_ref) = reference.run_capturing(&input, &names).unwrap();
+        assert!(a.timings.iter().all(|t| !t.fused), "{what}: captured inputs unfuse");
+        assert_eq!(a.logits.data(), b.logits.data(), "{what}");
+        assert_eq!(a.logits.data(), plain.logits.data(), "{what}");
+        let negative = acts_fast.iter().any(|(_, t)| t.data().iter().any(|&v| v < 0.0));
+        assert!(negative, "{what}: captured values are the ones before the ReLU");
+        for ((name, x), (_, y)) in acts_fast.iter().zip(&acts_ref) {
+            assert_eq!(x.data(), y.data(), "{what}: {name}");
+        }
+    }
+}

@@ -18,7 +18,8 @@ fn conv_case(rng: &mut Rng, enc: Enc) {
     conv_case_with(rng, enc, g);
 }
 
-/// The scalar kernel against the naive loops, then the fast kernel against the scalar one.
+/// The scalar kernel against the naive loops, then the fast kernel against the scalar one, with
+/// and without a fused ReLU.
 fn conv_case_with(rng: &mut Rng, enc: Enc, g: Conv2dGeometry) {
     let case = ConvCase::new(rng, enc, g);
     let d = g.dims().unwrap();
@@ -38,7 +39,9 @@ fn conv_case_with(rng: &mut Rng, enc: Enc, g: Conv2dGeometry) {
     let rel = rel_diff(&out, &expected);
     assert!(rel < TOL, "{enc:?} {g:?}: relative deviation {rel}");
     let what = format!("{enc:?} {g:?} ({} kernel)", gemm::micro_kernel_name());
-    assert_same_bits(&case.run_packed(), &out, &what);
+    assert_same_bits(&case.run_packed(false), &out, &what);
+    let fused = format!("{what} with a fused ReLU");
+    assert_same_bits(&case.run_packed(true), &case.run_scalar_relu(), &fused);
 }
 
 #[test]
@@ -101,10 +104,10 @@ fn packed_conv_rejects_wrong_lengths() {
     assert!(PackedConv::pattern(&g, &[0; 5], &[1.0; 2]).is_err());
     let p = PackedConv::pattern(&g, &[0; 6], &[1.0; 2]).unwrap();
     let mut out = vec![0.0; 18];
-    assert!(p.run(&[0.0; 17], None, &mut out).is_err());
-    assert!(p.run(&[0.0; 18], Some(&[0.0]), &mut out).is_err());
-    assert!(p.run(&[0.0; 18], None, &mut out[..17]).is_err());
-    assert!(p.run(&[0.0; 18], None, &mut out).is_ok());
+    assert!(p.run(&[0.0; 17], None, false, &mut out).is_err());
+    assert!(p.run(&[0.0; 18], Some(&[0.0]), false, &mut out).is_err());
+    assert!(p.run(&[0.0; 18], None, false, &mut out[..17]).is_err());
+    assert!(p.run(&[0.0; 18], None, false, &mut out).is_ok());
 }
 
 #[test]

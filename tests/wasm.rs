@@ -332,7 +332,7 @@ fn simd128_micro_kernel_is_an_in_order_dot_product() {
 
 /// The SIMD128 packed convolution equals the scalar reference bit for bit on the native
 /// property tests' random shapes (odd channels, groups, strides, paddings, kernels 1/3/5, ragged
-/// tiles), all three encodings.
+/// tiles), all three encodings, with and without a fused ReLU.
 #[wasm_bindgen_test]
 fn simd128_packed_conv_matches_scalar() {
     let mut rng = Rng::new(11);
@@ -345,9 +345,14 @@ fn simd128_packed_conv_matches_scalar() {
         };
         let c = ConvCase::new(&mut rng, enc, g);
         assert_same_bits(
-            &c.run_packed(),
+            &c.run_packed(false),
             &c.run_scalar(),
             &format!("simd128 {enc:?} {g:?}"),
+        );
+        assert_same_bits(
+            &c.run_packed(true),
+            &c.run_scalar_relu(),
+            &format!("simd128 {enc:?} {g:?} with a fused ReLU"),
         );
     }
 }

@@ -421,9 +421,15 @@ function renderTimings(timings, totalMs) {
     const r = state.timingRows.get(t.layer);
     if (!r) continue;
     r.fill.style.width = `${(100 * t.ms) / max}%`;
-    r.ms.textContent = fmtMs(t.ms);
     r.row.classList.toggle('slowest', t === slowest);
-    r.row.title = `${t.layer} (${t.op}): ${t.ms.toFixed(3)} ms`;
+    r.row.classList.toggle('fused', !!t.fused);
+    if (t.fused) {
+      r.ms.textContent = 'fused';
+      r.row.title = `${t.layer} (${t.op}): applied by the layer before as it wrote its output; its time is in that row`;
+    } else {
+      r.ms.textContent = fmtMs(t.ms);
+      r.row.title = `${t.layer} (${t.op}): ${t.ms.toFixed(3)} ms`;
+    }
   }
   const ordered = state.order === 'slowest' ? [...timings].sort((a, b) => b.ms - a.ms) : timings;
   box.append(...ordered.map((t) => state.timingRows.get(t.layer)?.row).filter(Boolean));

@@ -186,8 +186,9 @@ pub enum PanelSource<'a> {
 /// panel (columns `jp·NR ..`, `NR · k` floats) into `panel` just before use, so it stays in L1
 /// while every A panel passes over it, or says where to read it in place. Then
 /// `c[r][j] = acc · scale(r) + bias(r)` for the valid `m × n` part of row-major `c` (row stride
-/// `n`): the reference kernels' own epilogue. `panel` is the caller's scratch (at least
-/// `NR · k` floats), reused across groups and layers.
+/// `n`): the reference kernels' own epilogue, followed by [`super::scalar::relu1`] where
+/// `relu` (a fused ReLU node: the same values as running it after). `panel` is the caller's
+/// scratch (at least `NR · k` floats), reused across groups and layers.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_packed<'src>(
     m: usize,
@@ -198,6 +199,7 @@ pub fn gemm_packed<'src>(
     panel: &mut [f32],
     c: &mut [f32],
     epilogue: impl Fn(usize) -> (f32, f32),
+    relu: bool,
 ) {
     let panel = &mut panel[..NR * k];
     for jp in 0..n.div_ceil(NR) {
@@ -215,10 +217,42 @@ pub fn gemm_packed<'src>(
             for (r, row) in tile.iter().enumerate().take(m.saturating_sub(r0)) {
                 let (s, b) = epilogue(r0 + r);
                 let dst = &mut c[(r0 + r) * n + j0..(r0 + r) * n + j0 + cols];
-                for (d, &v) in dst.iter_mut().zip(row) {
-                    *d = v * s + b;
-                }
+                store_row(row, s, b, relu, dst);
             }
+        }
+    }
+}
+
+/// One tile row into `dst` (its first `dst.len() ≤ NR` columns): `v · s + b`, then
+/// [`super::scalar::relu1`] where `relu`.
+#[inline(always)]
+fn store_row(row: &[f32; NR], s: f32, b: f32, relu: bool, dst: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if dst.len() == NR {
+        use core::arch::wasm32::*;
+        let (vs, vb) = (f32x4_splat(s), f32x4_splat(b));
+        // SAFETY: row and dst both hold NR = 8 floats; wasm loads and stores need no alignment.
+        unsafe {
+            let mut lo = f32x4_add(f32x4_mul(v128_load(row.as_ptr() as *const v128), vs), vb);
+            let mut hi = f32x4_add(f32x4_mul(v128_load(row.as_ptr().add(4) as *const v128), vs), vb);
+            if relu {
+                // relu1 lane-wise: keep the bits where y > 0, else +0 (NaN and -0 included).
+                let z = f32x4_splat(0.0);
+                lo = v128_and(lo, f32x4_gt(lo, z));
+                hi = v128_and(hi, f32x4_gt(hi, z));
+            }
+            v128_store(dst.as_mut_ptr() as *mut v128, lo);
+            v128_store(dst.as_mut_ptr().add(4) as *mut v128, hi);
+        }
+        return;
+    }
+    if relu {
+        for (d, &v) in dst.iter_mut().zip(row) {
+            *d = super::scalar::relu1(v * s + b);
+        }
+    } else {
+        for (d, &v) in dst.iter_mut().zip(row) {
+            *d = v * s + b;
         }
     }
 }
@@ -234,6 +268,7 @@ pub fn gemm_rows(
     panel: &mut [f32],
     c: &mut [f32],
     epilogue: impl Fn(usize) -> (f32, f32),
+    relu: bool,
 ) {
     let pack = |jp: usize, panel: &mut [f32]| {
         let j0 = jp * NR;
@@ -244,7 +279,7 @@ pub fn gemm_rows(
         }
         PanelSource::Packed
     };
-    gemm_packed(m, k, n, a_packed, pack, panel, c, epilogue);
+    gemm_packed(m, k, n, a_packed, pack, panel, c, epilogue, relu);
 }
 
 #[cfg(test)]

@@ -129,13 +129,20 @@ impl PackedConv {
         &self.geometry
     }
 
-    /// `output = conv(input) · scale + bias`, one `[C, H, W]` image.
+    /// `output = conv(input) · scale + bias`, one `[C, H, W]` image, then `max(·, 0)` where
+    /// `relu` (a ReLU node fused into this convolution by the executor).
     ///
     /// B panels are read in place where their `NR` output pixels are consecutive in one row of
     /// a stride-1 convolution: each tap's run is then `NR` consecutive floats of the (zero-padded)
     /// input, so only the other panels (row ends, strided convolutions) are packed. The
     /// micro-kernel sees the same values in the same order either way.
-    pub fn run(&self, input: &[f32], bias: Option<&[f32]>, output: &mut [f32]) -> Result<()> {
+    pub fn run(
+        &self,
+        input: &[f32],
+        bias: Option<&[f32]>,
+        relu: bool,
+        output: &mut [f32],
+    ) -> Result<()> {
         let g = &self.geometry;
         let d = check_conv(g, input, output, bias)?;
         let (m, k) = (d.out_per_group, d.filter_len);
@@ -155,7 +162,7 @@ impl PackedConv {
             };
             if pointwise {
                 // A 1×1 convolution's B is the input itself, `C/g × H·W` row-major.
-                gemm::gemm_rows(m, k, out_plane, a, x, &mut panel, c, epilogue);
+                gemm::gemm_rows(m, k, out_plane, a, x, &mut panel, c, epilogue, relu);
             } else if let Some(plan) = &self.in_place {
                 let src = if plan.padded_len > 0 {
                     pad_planes(g, d.in_per_group, x, &mut padded);
@@ -179,13 +186,13 @@ impl PackedConv {
                     pack_im2col_panel(g, &d, x, jp, panel);
                     PanelSource::Packed
                 };
-                gemm::gemm_packed(m, k, out_plane, a, b_panel, &mut panel, c, epilogue);
+                gemm::gemm_packed(m, k, out_plane, a, b_panel, &mut panel, c, epilogue, relu);
             } else {
                 let pack = |jp: usize, panel: &mut [f32]| {
                     pack_im2col_panel(g, &d, x, jp, panel);
                     PanelSource::Packed
                 };
-                gemm::gemm_packed(m, k, out_plane, a, pack, &mut panel, c, epilogue);
+                gemm::gemm_packed(m, k, out_plane, a, pack, &mut panel, c, epilogue, relu);
             }
         }
         Ok(())

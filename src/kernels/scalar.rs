@@ -295,13 +295,30 @@ pub fn add(a: &[f32], b: &[f32], output: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
+/// `max(x, 0)`, with NaN and -0 mapped to +0: the one definition every ReLU (node, fused
+/// epilogue, in place) uses, so fused and unfused runs agree bit for bit.
+#[inline(always)]
+pub fn relu1(x: f32) -> f32 {
+    // Branch-free (a mask, not a select): the sign of activations is a coin toss, and inside
+    // the GEMM epilogue a branch cost more than the separate ReLU pass it saved.
+    let keep = ((x > 0.0) as u32).wrapping_neg();
+    f32::from_bits(x.to_bits() & keep)
+}
+
 /// Elementwise `out = max(x, 0)`.
 pub fn relu(input: &[f32], output: &mut [f32]) -> Result<()> {
     expect_len("relu output", input.len(), output.len())?;
     for (o, &x) in output.iter_mut().zip(input) {
-        *o = if x > 0.0 { x } else { 0.0 };
+        *o = relu1(x);
     }
     Ok(())
+}
+
+/// [`relu`] over `x` in place (a ReLU fused into the node that wrote `x`).
+pub fn relu_in_place(x: &mut [f32]) {
+    for v in x {
+        *v = relu1(*v);
+    }
 }
 
 /// Channel concatenation of `[C_i, H, W]` images with equal `H, W`. Channels are the outermost

@@ -138,8 +138,17 @@ impl ConvCase {
         out
     }
 
-    /// The fast kernel (packed im2col + GEMM with the target's micro-kernel), run.
-    pub fn run_packed(&self) -> Vec<f32> {
+    /// [`ConvCase::run_scalar`] followed by the scalar ReLU node: what a fused ReLU must equal.
+    pub fn run_scalar_relu(&self) -> Vec<f32> {
+        let conv = self.run_scalar();
+        let mut out = vec![f32::NAN; conv.len()];
+        scalar::relu(&conv, &mut out).unwrap();
+        out
+    }
+
+    /// The fast kernel (packed im2col + GEMM with the target's micro-kernel), run, with the
+    /// ReLU fused into its epilogue where `relu`.
+    pub fn run_packed(&self, relu: bool) -> Vec<f32> {
         let g = &self.g;
         let packed = match &self.stored {
             Stored::F32(w) => PackedConv::f32(g, w),
@@ -149,7 +158,7 @@ impl ConvCase {
         .unwrap();
         let d = g.dims().unwrap();
         let mut out = vec![f32::NAN; g.out_channels * d.out_h * d.out_w];
-        packed.run(&self.x, self.bias.as_deref(), &mut out).unwrap();
+        packed.run(&self.x, self.bias.as_deref(), relu, &mut out).unwrap();
         out
     }
 }

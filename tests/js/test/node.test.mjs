@@ -75,6 +75,9 @@ describe('golden bundles', async () => {
         const run = clf.run(input.data, input.shape);
         assert.deepEqual(run.shape, logits.shape);
         assert.equal(run.timings.length, clf.info().layers.length);
+        // Fused ReLUs are flagged, and only ReLUs are (tests/golden.rs checks their values).
+        assert.ok(run.timings.some((t) => t.fused === true));
+        assert.ok(run.timings.every((t) => t.fused === false || t.op === 'relu'));
         assert.equal(clf.info().labels.length, logits.shape[1]);
       } finally {
         clf.dispose();

@@ -127,8 +127,14 @@ describe('classifying', () => {
       const note = page.locator('#timing-note');
       await page.waitForFunction(() => document.getElementById('timing-note').dataset.runs === '20', null, { timeout: T });
       assert.match(await note.innerText(), /^Mean of 20 runs of this image/);
-      const layerMs = await rows.evaluateAll((rs) => rs.map((r) => Number(r.title.match(/: ([\d.]+) ms$/)[1])));
-      assert.equal(layerMs.length, info.layers.length);
+      // ReLUs fused into the layer before them say so instead of showing a time of their own.
+      const fused = page.locator('[data-testid="layer-timings"] .row.fused');
+      assert.ok((await fused.count()) > 0, 'the engine fuses ReLUs and the chart marks them');
+      assert.deepEqual([...new Set(await fused.evaluateAll((rs) => rs.map((r) => r.dataset.op)))], ['relu']);
+      assert.deepEqual([...new Set(await fused.locator('.ms').allInnerTexts())], ['fused']);
+      const timed = page.locator('[data-testid="layer-timings"] .row:not(.fused)');
+      const layerMs = await timed.evaluateAll((rs) => rs.map((r) => Number(r.title.match(/: ([\d.]+) ms$/)[1])));
+      assert.equal(layerMs.length + (await fused.count()), info.layers.length);
       assert.ok(layerMs.every((ms) => Number.isFinite(ms) && ms >= 0), layerMs.join());
       const step = (await note.innerText()).match(/ticks every ([\d.]+) ms/);
       if (step && Number(step[1]) >= 0.1) {
