@@ -122,17 +122,23 @@ fn bundle_mismatch_is_detected() {
     assert!(model.check_bundle(b"nope").is_err());
 }
 
+/// Every golden model and the ImageNet-shape page model (5×5/2 stem, max pool).
+fn golden_and_page_models() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = pairs(&root().join("tests/golden"))
+        .into_iter()
+        .map(|(model, _)| model)
+        .collect();
+    files.push(root().join("www/models/sepnet_small-bq-untrained.sepnet"));
+    files
+}
+
 /// Whole networks: the fast kernels (packed GEMM, separable max pool) give the reference
 /// kernels' logits bit for bit, on every golden model and the ImageNet-shape page model
 /// (which has the 5×5/2 stem and the max pool the CIFAR nets lack).
 #[test]
 fn fast_and_reference_kernels_agree() {
     use sepnet::{Kernels, Tensor};
-    let mut files: Vec<PathBuf> = pairs(&root().join("tests/golden"))
-        .into_iter()
-        .map(|(model, _)| model)
-        .collect();
-    files.push(root().join("www/models/sepnet_small-bq-untrained.sepnet"));
+    let files = golden_and_page_models();
     assert!(files.len() >= 8, "golden models missing: {files:?}");
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
@@ -158,11 +164,7 @@ fn fast_and_reference_kernels_agree() {
 fn fused_relus_change_no_value_and_yield_to_captures() {
     use sepnet::graph::Plan;
     use sepnet::{Kernels, Tensor};
-    let mut files: Vec<PathBuf> = pairs(&root().join("tests/golden"))
-        .into_iter()
-        .map(|(model, _)| model)
-        .collect();
-    files.push(root().join("www/models/sepnet_small-bq-untrained.sepnet"));
+    let files = golden_and_page_models();
     for path in files {
         let what = path.display().to_string();
         let bytes = std::fs::read(&path).unwrap();
