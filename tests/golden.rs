@@ -175,7 +175,10 @@ fn fused_relus_change_no_value_and_yield_to_captures() {
             .unwrap();
         let graph = fast.graph();
         let fused = Plan::new(graph, Kernels::Fast).unwrap().fused_relus();
-        assert_eq!(Plan::new(graph, Kernels::Reference).unwrap().fused_relus(), 0);
+        assert_eq!(
+            Plan::new(graph, Kernels::Reference).unwrap().fused_relus(),
+            0
+        );
         // Every ReLU whose input has no other reader (all of them in these models).
         let relu_inputs: Vec<String> = graph
             .nodes()
@@ -183,7 +186,10 @@ fn fused_relus_change_no_value_and_yield_to_captures() {
             .filter(|n| n.op.name() == "relu")
             .map(|n| graph.value_name(n.inputs[0]).to_string())
             .collect();
-        assert!(fused > 0 && fused == relu_inputs.len(), "{what}: {fused} fused");
+        assert!(
+            fused > 0 && fused == relu_inputs.len(),
+            "{what}: {fused} fused"
+        );
 
         let [c, h, w] = fast.input_shape();
         let input = Tensor::new(vec![2, c, h, w], Rng::new(5).f32s(2 * c * h * w)).unwrap();
@@ -195,11 +201,19 @@ fn fused_relus_change_no_value_and_yield_to_captures() {
         let names: Vec<&str> = relu_inputs.iter().map(String::as_str).collect();
         let (a, acts_fast) = fast.run_capturing(&input, &names).unwrap();
         let (b, acts_ref) = reference.run_capturing(&input, &names).unwrap();
-        assert!(a.timings.iter().all(|t| !t.fused), "{what}: captured inputs unfuse");
+        assert!(
+            a.timings.iter().all(|t| !t.fused),
+            "{what}: captured inputs unfuse"
+        );
         assert_eq!(a.logits.data(), b.logits.data(), "{what}");
         assert_eq!(a.logits.data(), plain.logits.data(), "{what}");
-        let negative = acts_fast.iter().any(|(_, t)| t.data().iter().any(|&v| v < 0.0));
-        assert!(negative, "{what}: captured values are the ones before the ReLU");
+        let negative = acts_fast
+            .iter()
+            .any(|(_, t)| t.data().iter().any(|&v| v < 0.0));
+        assert!(
+            negative,
+            "{what}: captured values are the ones before the ReLU"
+        );
         for ((name, x), (_, y)) in acts_fast.iter().zip(&acts_ref) {
             assert_eq!(x.data(), y.data(), "{what}: {name}");
         }

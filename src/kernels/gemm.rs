@@ -234,7 +234,10 @@ fn store_row(row: &[f32; NR], s: f32, b: f32, relu: bool, dst: &mut [f32]) {
         // SAFETY: row and dst both hold NR = 8 floats; wasm loads and stores need no alignment.
         unsafe {
             let mut lo = f32x4_add(f32x4_mul(v128_load(row.as_ptr() as *const v128), vs), vb);
-            let mut hi = f32x4_add(f32x4_mul(v128_load(row.as_ptr().add(4) as *const v128), vs), vb);
+            let mut hi = f32x4_add(
+                f32x4_mul(v128_load(row.as_ptr().add(4) as *const v128), vs),
+                vb,
+            );
             if relu {
                 // relu1 lane-wise: keep the bits where y > 0, else +0 (NaN and -0 included).
                 let z = f32x4_splat(0.0);

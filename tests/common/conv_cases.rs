@@ -158,7 +158,9 @@ impl ConvCase {
         .unwrap();
         let d = g.dims().unwrap();
         let mut out = vec![f32::NAN; g.out_channels * d.out_h * d.out_w];
-        packed.run(&self.x, self.bias.as_deref(), relu, &mut out).unwrap();
+        packed
+            .run(&self.x, self.bias.as_deref(), relu, &mut out)
+            .unwrap();
         out
     }
 }
