@@ -316,6 +316,41 @@ if has sepnet_b_ste_kd_long_ship; then
     fi
   done
 fi
+# Session 30 (this CPU, no GPU): precise batch norm (sepnet_train/precise_bn.py) for the shipped
+# R and B, weights untouched: each batch norm's running statistics, an exponential average over
+# the last few dozen augmented training batches, replaced by the exact average over the 45,000
+# training images, unaugmented, in batches of 128. The B's validation top-1 swung by 2.5 points
+# between its last epochs at a learning rate near zero (88.10% at epoch 57, 90.92% at 59), which
+# only those statistics explain. One recipe, fixed before it ran; each of R, B and BQ ships on its
+# own paired test against the shipped file (compare_{r,b,bq}_pbn.json), only if p < 0.05.
+PBN_B="$RUNS/sepnet_cifar-B-ste-kd-long-pbn" PBN_R="$RUNS/sepnet_cifar-R-kd-ens-pbn"
+if has sepnet_precise_bn; then
+  python -m sepnet_train.precise_bn --no-progress ${THREADS:+--threads $THREADS} \
+    --checkpoint "$RUNS/sepnet_cifar-B-ste-kd-long/checkpoint.pth" --output-dir "$PBN_B"
+  python -m sepnet_train.precise_bn --no-progress ${THREADS:+--threads $THREADS} \
+    --checkpoint "$RKD" --output-dir "$PBN_R"
+fi
+has sepnet_precise_bn_export && export_checked "$RUNS/exports-pbn" engine_eval_pbn.json \
+  "sepnet_cifar-B-ste-kd-long-pbn B sepnet_cifar-pbn-b" \
+  "sepnet_cifar-B-ste-kd-long-pbn BQ sepnet_cifar-pbn-bq" "sepnet_cifar-R-kd-ens-pbn R sepnet_cifar-pbn-r"
+if has sepnet_precise_bn_compare; then
+  for v in r b bq; do
+    $C "$MODELS/sepnet_cifar-$v.sepnet" "$RUNS/exports-pbn/sepnet_cifar-pbn-$v.sepnet" \
+      --json-out "../docs/results/compare_${v}_pbn.json"
+  done
+fi
+if has sepnet_precise_bn_ship; then
+  for v in R B BQ; do
+    json=../docs/results/compare_${v,,}_pbn.json
+    [[ -f $json ]] || { echo "sepnet_precise_bn_ship: $json missing (run _compare first)" >&2; return 1; }
+    if grep -q '"b_better_beyond_noise": true' "$json"; then
+      $E --checkpoint "$([[ $v == R ]] && echo "$PBN_R" || echo "$PBN_B")/checkpoint.pth" \
+        --variant $v --out "$MODELS/sepnet_cifar-${v,,}.sepnet" $([[ $v == BQ ]] && echo --default)
+    else
+      echo "sepnet_precise_bn_ship: $v not better at p < 0.05 ($json): the shipped $v stays"
+    fi
+  done
+fi
 # Session 26 on (this CPU, no GPU): the 200-epoch batch-128 ResNet-20 R (resnet20_proj3_r128_long,
 # labels only, 90.64%, 0.36 short of 91%) again with one change, its loss distilled from the
 # TEACHERS2 pair (weight 0.9, T = 4): at 80 epochs a teacher gave +1.08 points (resnet20_proj3_r_kd).

@@ -1,0 +1,143 @@
+"""Precise batch norm: re-estimate a trained checkpoint's batch-norm statistics, nothing else.
+
+Training keeps each batch norm's running mean and variance as an exponential average (momentum
+0.1) over the last few dozen batches, and those batches are augmented (padded crops, Cutout). A
+binarized network is sensitive to these statistics: the learned-pattern B's validation top-1 swung
+by up to 2.5 points between its last epochs at a learning rate near zero (88.10% at epoch 57,
+90.92% at 59; ``docs/results/runs``), when the weights hardly move. This replaces them with exact
+averages over the whole training split (45,000 images), unaugmented as the images the model is
+scored on are, in the training batch size; the weights are untouched. Batch norm is folded into
+the convolutions at export, so the file format and engine do not change.
+
+    python -m sepnet_train.precise_bn --checkpoint RUN/checkpoint.pth --output-dir RUN_PBN
+
+The output folder holds a checkpoint of the same shape (``sepnet_train.export`` reads it) with
+``extra["precise_bn"]`` saying how it was made, and ``precise_bn.json`` with the validation
+top-1 before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from . import data as D
+from .train import accuracy, build_model_from_checkpoint, load_checkpoint
+
+
+def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def recompute_bn_stats(model: nn.Module, batches, progress: bool = False) -> int:
+    """Reset every batch norm's running statistics and re-estimate them from ``batches``.
+
+    Each batch norm normalizes with its batch's statistics while ``momentum=None`` makes its
+    running mean and (unbiased) variance the plain average over all batches seen. Only the batch
+    norms are in training mode, so anything else with a training behaviour (dropout) stays in
+    evaluation mode. Returns the number of images seen; the model is left in evaluation mode
+    with its momenta as they were.
+    """
+    bns = batch_norms(model)
+    if not bns:
+        raise ValueError("the model has no batch norm to re-estimate")
+    momenta = [bn.momentum for bn in bns]
+    model.eval()
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    seen = 0
+    try:
+        for x, _ in tqdm(batches, desc="precise bn", disable=not progress, leave=False):
+            model(x)
+            seen += len(x)
+    finally:
+        for bn, m in zip(bns, momenta):
+            bn.momentum = m
+        model.eval()
+    if seen == 0:
+        raise ValueError("no batches to estimate the batch-norm statistics from")
+    return seen
+
+
+@torch.no_grad()
+def top1_top5(model: nn.Module, loader) -> tuple[float, float]:
+    model.eval()
+    c1 = c5 = n = 0
+    for x, y in loader:
+        a1, a5 = accuracy(model(x), y)
+        c1, c5, n = c1 + a1, c5 + a5, n + len(y)
+    return c1 / n, c5 / n
+
+
+def get_args_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="trained checkpoint (train.py's .pth)")
+    p.add_argument("--output-dir", required=True, help="folder for checkpoint.pth and precise_bn.json")
+    p.add_argument("--data-path", default=None,
+                   help="CIFAR-10 ImageFolder or .npz pack (default: the checkpoint's --data-path)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per batch (default: the checkpoint's training batch size)")
+    p.add_argument("--limit-train", type=int, default=None,
+                   help="estimate from this many training images only (tests)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(args) -> dict:
+    torch.set_num_threads(args.threads)
+    ckpt = load_checkpoint(args.checkpoint)
+    targs = ckpt["args"]
+    if (targs.get("dataset") or "cifar10") != "cifar10":
+        raise SystemExit("precise_bn reads the CIFAR-10 in-memory split only")
+    data_path = Path(args.data_path or targs["data_path"])
+    batch = args.batch_size or targs["batch_size"]
+    per_class = targs.get("val_per_class", 500)
+    images, labels, classes, files = D.load_uint8(data_path, 32)
+    if ckpt.get("classes") and list(ckpt["classes"]) != list(classes):
+        raise SystemExit(f"{data_path}'s classes differ from the checkpoint's")
+    val = D.validation_mask(files, labels, per_class)
+    tr_idx, va_idx = np.flatnonzero(~val), np.flatnonzero(val)
+    if args.limit_train:
+        tr_idx = tr_idx[:args.limit_train]
+    # train=False: no crops, flips or Cutout, and a fixed order: the estimate is deterministic.
+    train_plain = D.TensorLoader(images[tr_idx], labels[tr_idx], batch, train=False)
+    valid = D.TensorLoader(images[va_idx], labels[va_idx], batch, train=False)
+
+    model = build_model_from_checkpoint(ckpt).to(memory_format=torch.channels_last)
+    t0 = time.time()
+    before, _ = top1_top5(model, valid)
+    seen = recompute_bn_stats(model, train_plain, progress=not args.no_progress)
+    after, after5 = top1_top5(model, valid)
+    info = {"source": str(args.checkpoint), "images": seen, "batch_size": batch,
+            "augmentation": "none", "val_top1_before": before, "val_top1_after": after,
+            "val_top5_after": after5, "val_n": len(va_idx), "seconds": round(time.time() - t0, 1)}
+
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    new = dict(ckpt, model=model.state_dict(),
+               extra=dict(ckpt.get("extra", {}), precise_bn=info),
+               accuracy=dict(ckpt.get("accuracy", {}), n=len(va_idx), top1=after, top5=after5))
+    new.pop("optimizer", None)  # a finished model: nothing resumes from it
+    tmp = out / "checkpoint.pth.tmp"
+    torch.save(new, tmp)
+    os.replace(tmp, out / "checkpoint.pth")
+    (out / "precise_bn.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(json.dumps(info))
+    return info
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
