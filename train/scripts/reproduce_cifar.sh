@@ -319,7 +319,8 @@ fi
 # Session 30 (this CPU, no GPU): precise batch norm (sepnet_train/precise_bn.py) for the shipped
 # R and B, weights untouched: each batch norm's running statistics, an exponential average over
 # the last few dozen augmented training batches, replaced by the exact average over the 45,000
-# training images, unaugmented, in batches of 128. The B's validation top-1 swung by 2.5 points
+# training images, unaugmented, in batches of 128 in one fixed shuffled order (the first run took
+# them in the folder's class order, a bug: one-class batches gave the B 86.70%). The B's validation top-1 swung by 2.5 points
 # between its last epochs at a learning rate near zero (88.10% at epoch 57, 90.92% at 59), which
 # only those statistics explain. One recipe, fixed before it ran; each of R, B and BQ ships on its
 # own paired test against the shipped file (compare_{r,b,bq}_pbn.json), only if p < 0.05.

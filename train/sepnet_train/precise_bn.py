@@ -80,6 +80,19 @@ def top1_top5(model: nn.Module, loader) -> tuple[float, float]:
     return c1 / n, c5 / n
 
 
+def estimation_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0):
+    """The training images unaugmented, in one fixed shuffled order.
+
+    Shuffled because batch norm normalizes by each batch's statistics: the folder lists images
+    class by class, and batches of one class have their own means and a smaller variance than
+    the mixed batches the model trained on. Estimated from those (a first version did), the B
+    scored 86.70% instead of 90.92%. No crops, flips or Cutout: the images the model is scored
+    on are unaugmented. Fixed seed: the estimate is deterministic.
+    """
+    order = np.random.RandomState(seed).permutation(len(labels))
+    return D.TensorLoader(images[order], labels[order], batch_size, train=False)
+
+
 def get_args_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,8 +125,7 @@ def main(args) -> dict:
     tr_idx, va_idx = np.flatnonzero(~val), np.flatnonzero(val)
     if args.limit_train:
         tr_idx = tr_idx[:args.limit_train]
-    # train=False: no crops, flips or Cutout, and a fixed order: the estimate is deterministic.
-    train_plain = D.TensorLoader(images[tr_idx], labels[tr_idx], batch, train=False)
+    train_plain = estimation_batches(images[tr_idx], labels[tr_idx], batch)
     valid = D.TensorLoader(images[va_idx], labels[va_idx], batch, train=False)
 
     model = build_model_from_checkpoint(ckpt).to(memory_format=torch.channels_last)

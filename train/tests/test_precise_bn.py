@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -55,6 +56,19 @@ def test_refuses_what_it_cannot_estimate():
         precise_bn.recompute_bn_stats(nn.Sequential(nn.Conv2d(3, 3, 1)), [])
     with pytest.raises(ValueError, match="no batches"):
         precise_bn.recompute_bn_stats(nn.Sequential(nn.BatchNorm2d(3)), [])
+
+
+def test_estimation_batches_mix_the_classes():
+    # A folder lists its images class by class; one-class batches would bias every statistic.
+    labels = np.repeat(np.arange(10), 50)
+    images = np.arange(500, dtype=np.uint8).reshape(500, 1, 1, 1).repeat(3, 3)
+    batches = list(precise_bn.estimation_batches(images, labels, 64))
+    assert sum(len(y) for _, y in batches) == 500
+    seen = torch.cat([y for _, y in batches])
+    assert sorted(seen.tolist()) == sorted(labels.tolist()), "each image exactly once"
+    assert all(len(set(y.tolist())) >= 6 for _, y in batches[:-1])
+    again = list(precise_bn.estimation_batches(images, labels, 64))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, again)), "deterministic"
 
 
 @pytest.mark.parametrize("binarize", ["none", "ste"])
