@@ -503,7 +503,8 @@ def main(argv=None) -> dict:
         extra["training_epochs"] = ckpt["epoch"] + 1 if "epoch" in ckpt else None
         pbn = ckpt.get("extra", {}).get("precise_bn")
         if pbn:  # batch-norm statistics re-estimated after training (sepnet_train.precise_bn)
-            extra["precise_bn"] = {k: pbn[k] for k in ("images", "batch_size", "augmentation")}
+            extra["precise_bn"] = {k: pbn[k] for k in ("images", "batch_size", "augmentation",
+                                                      "cutout") if k in pbn}
     if a.variant != "R" and not is_binarized(model):
         # Post-hoc binarization (no fine-tuning) of a real-valued or untrained model: the
         # checkpoint's accuracy was the real-valued model's, so it is not recorded.

@@ -58,17 +58,20 @@ def test_refuses_what_it_cannot_estimate():
         precise_bn.recompute_bn_stats(nn.Sequential(nn.BatchNorm2d(3)), [])
 
 
-def test_estimation_batches_mix_the_classes():
+@pytest.mark.parametrize("augment", ["train", "none"])
+def test_estimation_batches_mix_the_classes(augment):
     # A folder lists its images class by class; one-class batches would bias every statistic.
     labels = np.repeat(np.arange(10), 50)
     images = np.arange(500, dtype=np.uint8).reshape(500, 1, 1, 1).repeat(3, 3)
-    batches = list(precise_bn.estimation_batches(images, labels, 64))
+    batches = list(precise_bn.estimation_batches(images, labels, 64, augment, cutout=4))
     assert sum(len(y) for _, y in batches) == 500
     seen = torch.cat([y for _, y in batches])
     assert sorted(seen.tolist()) == sorted(labels.tolist()), "each image exactly once"
     assert all(len(set(y.tolist())) >= 6 for _, y in batches[:-1])
-    again = list(precise_bn.estimation_batches(images, labels, 64))
-    assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, again)), "deterministic"
+    again = list(precise_bn.estimation_batches(images, labels, 64, augment, cutout=4))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again)), "deterministic"
+    with pytest.raises(ValueError, match="augment"):
+        precise_bn.estimation_batches(images, labels, 64, "cutout")
 
 
 @pytest.mark.parametrize("binarize", ["none", "ste"])
@@ -84,7 +87,8 @@ def test_checkpoint_exports_with_the_accuracy_it_recorded(folder, tmp_path, bina
     info = precise_bn.main(precise_bn.get_args_parser().parse_args(
         ["--checkpoint", str(src / "checkpoint.pth"), "--output-dir", str(out), "--threads", "1",
          "--no-progress"]))
-    assert info["images"] == 60 and info["batch_size"] == 16  # 80 images, 2 per class held out
+    # 80 images, 2 per class held out; the training run's Cutout, as the default augmentation.
+    assert (info["images"], info["batch_size"], info["cutout"]) == (60, 16, 16)
     assert json.loads((out / "precise_bn.json").read_text()) == info
 
     before, after = load_checkpoint(src / "checkpoint.pth"), load_checkpoint(out / "checkpoint.pth")
@@ -103,4 +107,5 @@ def test_checkpoint_exports_with_the_accuracy_it_recorded(folder, tmp_path, bina
     assert summary["accuracy"]["top1"] == pytest.approx(info["val_top1_after"], abs=1e-9)
     with safe_open(str(f), "np") as st:
         provenance = json.loads(st.metadata()["sepnet.provenance"])
-    assert provenance["precise_bn"] == {"images": 60, "batch_size": 16, "augmentation": "none"}
+    assert provenance["precise_bn"] == {"images": 60, "batch_size": 16, "augmentation": "train",
+                                        "cutout": 16}
