@@ -1,13 +1,12 @@
 """Precise batch norm: re-estimate a trained checkpoint's batch-norm statistics, nothing else.
 
 Training keeps each batch norm's running mean and variance as an exponential average (momentum
-0.1) over the last few dozen batches, and those batches are augmented (padded crops, Cutout). A
-binarized network is sensitive to these statistics: the learned-pattern B's validation top-1 swung
-by up to 2.5 points between its last epochs at a learning rate near zero (88.10% at epoch 57,
-90.92% at 59; ``docs/results/runs``), when the weights hardly move. This replaces them with exact
-averages over one pass of the whole training split (45,000 images) under the training
-augmentation, in the training batch size; the weights are untouched. Batch norm is folded into
-the convolutions at export, so the file format and engine do not change.
+0.1) over the last few dozen batches, so what a checkpoint holds depends on which batches came
+last. This replaces them with exact averages over one pass of the whole training split (45,000
+images) under the training augmentation, in the training batch size; the weights are untouched.
+Batch norm is folded into the convolutions at export, so the file format and engine do not change.
+On the shipped sepnet_cifar R and B it moved top-1 by -0.16 and +0.14 point, within noise
+(``docs/RESULTS.md``, session 30): their running statistics were already good estimates.
 
     python -m sepnet_train.precise_bn --checkpoint RUN/checkpoint.pth --output-dir RUN_PBN
 
