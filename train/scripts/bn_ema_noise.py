@@ -13,6 +13,7 @@ epoch-to-epoch swings that the statistics can explain. A measurement only; nothi
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -23,21 +24,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sepnet_train import data as D  # noqa: E402
-from sepnet_train.precise_bn import batch_norms, top1_top5  # noqa: E402
-from sepnet_train.train import build_model_from_checkpoint, load_checkpoint  # noqa: E402
+from sepnet_train.precise_bn import batch_norms, only_batch_norms_training  # noqa: E402
+from sepnet_train.train import build_model_from_checkpoint, evaluate, load_checkpoint  # noqa: E402
 
 
 @torch.no_grad()
 def continue_running_stats(model, batches, n_batches: int) -> None:
     """What training's batch norms do to their statistics over ``n_batches`` more batches."""
-    model.eval()
-    for bn in batch_norms(model):
-        bn.train()
-    for i, (x, _) in enumerate(batches):
-        if i == n_batches:
-            break
-        model(x)
-    model.eval()
+    with only_batch_norms_training(model):
+        for x, _ in itertools.islice(batches, n_batches):
+            model(x)
 
 
 def main():
@@ -48,6 +44,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json-out")
     a = p.parse_args()
+    a.no_progress = True  # for train.evaluate
     torch.set_num_threads(a.threads)
     ckpt = load_checkpoint(a.checkpoint)
     targs = ckpt["args"]
@@ -55,18 +52,19 @@ def main():
     val = D.validation_mask(files, labels, targs.get("val_per_class", 500))
     tr, va = np.flatnonzero(~val), np.flatnonzero(val)
     valid = D.TensorLoader(images[va], labels[va], 500, train=False)
+    top1 = lambda m: evaluate(m, torch.nn.CrossEntropyLoss(), valid, a)["val_top1"]  # noqa: E731
     base = build_model_from_checkpoint(ckpt)
-    stored, _ = top1_top5(base, valid)
+    stored = top1(base)
     tops = []
     for draw in range(a.draws):
         model = build_model_from_checkpoint(ckpt).to(memory_format=torch.channels_last)
         batches = D.TensorLoader(images[tr], labels[tr], targs["batch_size"], train=True,
                                  cutout=targs.get("cutout", 0), seed=1000 + draw)
         continue_running_stats(model, batches, a.batches)
-        tops.append(top1_top5(model, valid)[0])
+        tops.append(top1(model))
         print(f"draw {draw}: {100 * tops[-1]:.2f}%", flush=True)
     out = {"checkpoint": a.checkpoint, "stored_statistics_top1": stored, "batches": a.batches,
-           "momentum": [bn.momentum for bn in batch_norms(base)][0], "top1": tops,
+           "momentum": batch_norms(base)[0].momentum, "top1": tops,
            "min": min(tops), "max": max(tops), "median": statistics.median(tops)}
     print(json.dumps(out))
     if a.json_out:

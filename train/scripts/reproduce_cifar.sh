@@ -304,16 +304,22 @@ has sepnet_b_ste_kd_long_export && export_b_bq kd_long
 has sepnet_b_ste_kd_long_compare && compare_b_bq kd_long
 # Fixed before it ends: each file ships on its own paired test (compare_{b,bq}_kd_long.json), so
 # the B and the page's default BQ may come from different runs (the manifest names each file's).
+# ship_if_better TAG V CHECKPOINT: V's file (R, B or BQ; BQ stays the page's default) exported
+# from CHECKPOINT over the shipped one, if docs/results/compare_{v}_TAG.json says it is better
+# beyond noise; a missing comparison is an error.
+ship_if_better() {
+  local json=../docs/results/compare_${2,,}_$1.json
+  [[ -f $json ]] || { echo "ship $1: $json missing (run the _compare stage first)" >&2; return 1; }
+  if grep -q '"b_better_beyond_noise": true' "$json"; then
+    $E --checkpoint "$3" --variant "$2" --out "$MODELS/sepnet_cifar-${2,,}.sepnet" \
+      $([[ $2 == BQ ]] && echo --default)
+  else
+    echo "ship $1: $2 not better at p < 0.05 ($json): the shipped $2 stays"
+  fi
+}
 if has sepnet_b_ste_kd_long_ship; then
   for v in B BQ; do
-    json=../docs/results/compare_${v,,}_kd_long.json
-    [[ -f $json ]] || { echo "sepnet_b_ste_kd_long_ship: $json missing (run _compare first)" >&2; return 1; }
-    if grep -q '"b_better_beyond_noise": true' "$json"; then
-      $E --checkpoint "$RUNS/sepnet_cifar-B-ste-kd-long/checkpoint.pth" --variant $v \
-        --out "$MODELS/sepnet_cifar-${v,,}.sepnet" $([[ $v == BQ ]] && echo --default)
-    else
-      echo "sepnet_b_ste_kd_long_ship: $v not better at p < 0.05 ($json): the shipped $v stays"
-    fi
+    ship_if_better kd_long $v "$RUNS/sepnet_cifar-B-ste-kd-long/checkpoint.pth" || return 1
   done
 fi
 # Session 30 (this CPU, no GPU): precise batch norm (sepnet_train/precise_bn.py) for the shipped
@@ -353,17 +359,8 @@ pbn_compare() {
   done
 }
 pbn_ship() {
-  local v json
-  for v in R B BQ; do
-    json=../docs/results/compare_${v,,}_$1.json
-    [[ -f $json ]] || { echo "pbn_ship $1: $json missing (run the _compare stage first)" >&2; return 1; }
-    if grep -q '"b_better_beyond_noise": true' "$json"; then
-      $E --checkpoint "$(pbn_dir $v "$1")/checkpoint.pth" --variant $v \
-        --out "$MODELS/sepnet_cifar-${v,,}.sepnet" $([[ $v == BQ ]] && echo --default)
-    else
-      echo "pbn_ship $1: $v not better at p < 0.05 ($json): the shipped $v stays"
-    fi
-  done
+  local v
+  for v in R B BQ; do ship_if_better "$1" $v "$(pbn_dir $v "$1")/checkpoint.pth" || return 1; done
 }
 has sepnet_precise_bn && pbn_run pbn none
 has sepnet_precise_bn_export && pbn_export pbn

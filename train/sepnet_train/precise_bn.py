@@ -18,6 +18,7 @@ top-1 before and after.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -29,11 +30,31 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from . import data as D
-from .train import accuracy, build_model_from_checkpoint, load_checkpoint
+from .train import build_model_from_checkpoint, evaluate, load_checkpoint
 
 
 def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextlib.contextmanager
+def only_batch_norms_training(model: nn.Module):
+    """Batch norms in training mode (normalizing by each batch, updating their statistics),
+    everything else in evaluation mode (dropout off); on exit the model is in evaluation mode
+    with its batch norms' momenta as they were. Yields the batch norms."""
+    bns = batch_norms(model)
+    if not bns:
+        raise ValueError("the model has no batch norm to re-estimate")
+    momenta = [bn.momentum for bn in bns]
+    model.eval()
+    for bn in bns:
+        bn.train()
+    try:
+        yield bns
+    finally:
+        for bn, m in zip(bns, momenta):
+            bn.momentum = m
+        model.eval()
 
 
 @torch.no_grad()
@@ -41,42 +62,20 @@ def recompute_bn_stats(model: nn.Module, batches, progress: bool = False) -> int
     """Reset every batch norm's running statistics and re-estimate them from ``batches``.
 
     Each batch norm normalizes with its batch's statistics while ``momentum=None`` makes its
-    running mean and (unbiased) variance the plain average over all batches seen. Only the batch
-    norms are in training mode, so anything else with a training behaviour (dropout) stays in
-    evaluation mode. Returns the number of images seen; the model is left in evaluation mode
-    with its momenta as they were.
+    running mean and (unbiased) variance the plain average over all batches seen. Returns the
+    number of images seen (see ``only_batch_norms_training`` for the modes it leaves).
     """
-    bns = batch_norms(model)
-    if not bns:
-        raise ValueError("the model has no batch norm to re-estimate")
-    momenta = [bn.momentum for bn in bns]
-    model.eval()
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None
-        bn.train()
     seen = 0
-    try:
+    with only_batch_norms_training(model) as bns:
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None
         for x, _ in tqdm(batches, desc="precise bn", disable=not progress, leave=False):
             model(x)
             seen += len(x)
-    finally:
-        for bn, m in zip(bns, momenta):
-            bn.momentum = m
-        model.eval()
     if seen == 0:
         raise ValueError("no batches to estimate the batch-norm statistics from")
     return seen
-
-
-@torch.no_grad()
-def top1_top5(model: nn.Module, loader) -> tuple[float, float]:
-    model.eval()
-    c1 = c5 = n = 0
-    for x, y in loader:
-        a1, a5 = accuracy(model(x), y)
-        c1, c5, n = c1 + a1, c5 + a5, n + len(y)
-    return c1 / n, c5 / n
 
 
 def estimation_batches(images: np.ndarray, labels: np.ndarray, batch_size: int,
@@ -144,12 +143,15 @@ def main(args) -> dict:
 
     model = build_model_from_checkpoint(ckpt).to(memory_format=torch.channels_last)
     t0 = time.time()
-    before, _ = top1_top5(model, valid)
+    criterion = nn.CrossEntropyLoss()  # evaluate() reports a loss too; only top-1/5 are kept
+    before = evaluate(model, criterion, valid, args)["val_top1"]
     seen = recompute_bn_stats(model, train_batches, progress=not args.no_progress)
-    after, after5 = top1_top5(model, valid)
+    scores = evaluate(model, criterion, valid, args)
+    after, after5 = scores["val_top1"], scores["val_top5"]
     info = {"source": str(args.checkpoint), "images": seen, "batch_size": batch,
-            "augmentation": args.augment, "cutout": cutout, "val_top1_before": before, "val_top1_after": after,
-            "val_top5_after": after5, "val_n": len(va_idx), "seconds": round(time.time() - t0, 1)}
+            "augmentation": args.augment, "cutout": cutout, "val_top1_before": before,
+            "val_top1_after": after, "val_top5_after": after5, "val_n": len(va_idx),
+            "seconds": round(time.time() - t0, 1)}
 
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
