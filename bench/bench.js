@@ -144,7 +144,7 @@ async function model(cfg) {
       const t0 = performance.now();
       const r = e.clf.run(x, shape);
       const t1 = performance.now();
-      return { ms: t1 - t0, engineMs: r.totalMs, logits: r.logits };
+      return { ms: t1 - t0, engineMs: r.totalMs, logits: r.logits, timings: r.timings };
     }
     const t0 = performance.now();
     const out = await e.session.run({ [e.inputName]: e.tensor });
@@ -178,12 +178,17 @@ async function model(cfg) {
 
   const times = Object.fromEntries(engines.map((e) => [e.id, []]));
   const engineTimes = {};
+  const layerTimes = {}; // engine id → layer name → [ms per timed call] (the executor's own clock)
   const t0 = performance.now();
   for (let r = 0; r < runs; r++) {
     for (const e of order(r)) {
       const res = await call(e);
       times[e.id].push(res.ms);
       if (res.engineMs !== undefined) (engineTimes[e.id] ??= []).push(res.engineMs);
+      if (res.timings) {
+        const per = (layerTimes[e.id] ??= {});
+        for (const t of res.timings) (per[t.layer] ??= { op: t.op, ms: [] }).ms.push(t.ms);
+      }
     }
     if ((r + 1) % 10 === 0 || r + 1 === runs) {
       log(`${name}: round ${r + 1}/${runs} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
@@ -194,6 +199,11 @@ async function model(cfg) {
   for (const e of engines) {
     stats[e.id] = summary(times[e.id]);
     if (engineTimes[e.id]) stats[e.id].engineGraphMedian = summary(engineTimes[e.id]).median;
+  }
+  // Per-layer medians in graph order: where each sepnet file spends its time.
+  const layers = {};
+  for (const [id, per] of Object.entries(layerTimes)) {
+    layers[id] = Object.entries(per).map(([layer, { op, ms }]) => ({ layer, op, medianMs: summary(ms).median }));
   }
   // Per-round ratios (same round, so the same machine state): their median complements the
   // ratio of medians.
@@ -229,6 +239,7 @@ async function model(cfg) {
     agreement,
     stats,
     ratios,
+    layers,
     times,
   };
 }

@@ -4,7 +4,10 @@
 // interleaved timing loop for each network. Prints a table, writes results.json.
 //
 //   node run.mjs [--models sepnet_cifar,resnet20,sepnet_small] [--runs N] [--warmup W]
-//                [--pkg DIR] [--out FILE] [--seed S]
+//                [--pkg DIR] [--out FILE] [--seed S] [--layers K]
+//
+// --layers K also prints each sepnet file's K slowest layers (results.json always holds every
+// layer's median).
 //
 // --pkg (or SEPNET_PKG) serves another build of the npm package as /pkg/, e.g. one built from
 // a clean worktree of a given commit; default: the repository's pkg/ (./build.sh).
@@ -43,6 +46,7 @@ const { values: opt } = parseArgs({
     out: { type: 'string', default: path.join(BENCH, 'results.json') },
     seed: { type: 'string', default: '1' },
     chromium: { type: 'string', default: CHROMIUM },
+    layers: { type: 'string', default: '0' },
   },
 });
 
@@ -243,6 +247,20 @@ console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows) console.log(line(r));
 console.log(`\nN timed rounds: ${results.models.map((m) => `${m.name} ${m.runs}`).join(', ')}; load average ${results.loadAverageBefore.map((x) => x.toFixed(2)).join(' ')} → ${results.loadAverageAfter.map((x) => x.toFixed(2)).join(' ')}`);
 console.log(`wrote ${opt.out}`);
+
+// --layers K: each sepnet file's K slowest layers (executor's clock, median over the timed calls).
+const topLayers = Number(opt.layers);
+if (topLayers > 0) {
+  for (const m of results.models) {
+    for (const [id, layers] of Object.entries(m.layers ?? {})) {
+      const total = layers.reduce((a, l) => a + l.medianMs, 0);
+      console.log(`\n${m.name} ${id}: slowest ${topLayers} of ${layers.length} layers (sum of medians ${f(total)} ms)`);
+      for (const l of [...layers].sort((a, b) => b.medianMs - a.medianMs).slice(0, topLayers)) {
+        console.log(`  ${l.layer.padEnd(28)} ${l.op.padEnd(12)} ${f(l.medianMs).padStart(6)} ms  ${((100 * l.medianMs) / total).toFixed(1).padStart(5)}%`);
+      }
+    }
+  }
+}
 for (const m of results.models) {
   for (const [id, a] of Object.entries(m.agreement)) {
     if (a.checked && !(a.finite && a.maxRelDiff < 1e-3)) {
