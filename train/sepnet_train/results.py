@@ -573,7 +573,11 @@ SHIP_DECISIONS = (("compare_r_kd_ens.json", "sepnet_cifar R",
                   ("compare_b_kd_long.json", "sepnet_cifar B", "shipped B (taught, 20 ep)",
                    "the same run with 60 epochs"),
                   ("compare_bq_kd_long.json", "sepnet_cifar BQ (the page's default)",
-                   "shipped BQ (taught, 20 ep)", "BQ of that B"))
+                   "shipped BQ (taught, 20 ep)", "BQ of that B"),
+                  ("compare_b_polish.json", "sepnet_cifar B", "shipped B (taught, 60 ep)",
+                   "its patterns frozen, 10 epochs polished"),
+                  ("compare_bq_polish.json", "sepnet_cifar BQ (the page's default)",
+                   "shipped BQ (taught, 60 ep)", "BQ of that B"))
 
 
 def render_ship_decisions(results: Path, decisions=SHIP_DECISIONS) -> str:
