@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { BASE_ARGS, CHROMIUM } from '../tests/js/lib/chromium-flags.mjs';
+import { fmtMs, slowestLayers } from './format.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
@@ -219,7 +220,7 @@ try {
 await fs.writeFile(opt.out, `${JSON.stringify(results, null, 2)}\n`);
 
 // ---------- the table ----------
-const f = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const f = fmtMs;
 const rows = [];
 for (const m of results.models) {
   for (const id of m.engines) {
@@ -253,10 +254,10 @@ const topLayers = Number(opt.layers);
 if (topLayers > 0) {
   for (const m of results.models) {
     for (const [id, layers] of Object.entries(m.layers ?? {})) {
-      const total = layers.reduce((a, l) => a + l.medianMs, 0);
-      console.log(`\n${m.name} ${id}: slowest ${topLayers} of ${layers.length} layers (sum of medians ${f(total)} ms)`);
-      for (const l of [...layers].sort((a, b) => b.medianMs - a.medianMs).slice(0, topLayers)) {
-        console.log(`  ${l.layer.padEnd(28)} ${l.op.padEnd(12)} ${f(l.medianMs).padStart(6)} ms  ${((100 * l.medianMs) / total).toFixed(1).padStart(5)}%`);
+      const { total, count, rows: slow } = slowestLayers(layers.map((l) => ({ ...l, ms: l.medianMs })), topLayers);
+      console.log(`\n${m.name} ${id}: slowest ${topLayers} of ${count} layers (sum of medians ${f(total)} ms)`);
+      for (const l of slow) {
+        console.log(`  ${l.layer.padEnd(28)} ${l.op.padEnd(12)} ${f(l.ms).padStart(6)} ms  ${l.share.padStart(6)}`);
       }
     }
   }

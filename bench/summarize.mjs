@@ -8,6 +8,7 @@
 
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { fmtMs as f, slowestLayers } from './format.mjs';
 
 const { values: opt, positionals: files } = parseArgs({
   allowPositionals: true,
@@ -25,7 +26,6 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const f = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const cell = (xs, fmt) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
 
 const commits = new Set(runs.map((r) => r.sepnetPackage?.engineCommit ?? r.sepnetPackage?.commit));
@@ -63,13 +63,11 @@ if (top > 0) {
         }
       }
       const rows = [...per].map(([layer, { op, ms: xs }]) => ({ layer, op, ms: median(xs) }));
-      const total = rows.reduce((a, r) => a + r.ms, 0);
-      console.log(`\n${name} ${id}: the ${top} slowest of ${rows.length} layers (sum of medians ${f(total)} ms)\n`);
+      const { total, count, rows: slow } = slowestLayers(rows, top);
+      console.log(`\n${name} ${id}: the ${top} slowest of ${count} layers (sum of medians ${f(total)} ms)\n`);
       console.log('| layer | op | median ms | share |');
       console.log('|---|---|---|---|');
-      for (const r of rows.sort((a, b) => b.ms - a.ms).slice(0, top)) {
-        console.log(`| ${r.layer} | ${r.op} | ${f(r.ms)} | ${((100 * r.ms) / total).toFixed(1)}% |`);
-      }
+      for (const r of slow) console.log(`| ${r.layer} | ${r.op} | ${f(r.ms)} | ${r.share} |`);
     }
   }
 }

@@ -317,11 +317,12 @@ ship_if_better() {
     echo "ship $1: $2 not better at p < 0.05 ($json): the shipped $2 stays"
   fi
 }
-if has sepnet_b_ste_kd_long_ship; then
-  for v in B BQ; do
-    ship_if_better kd_long $v "$RUNS/sepnet_cifar-B-ste-kd-long/checkpoint.pth" || return 1
-  done
-fi
+# ship_b_bq_if_better TAG CHECKPOINT: ship_if_better for B and for BQ, each on its own test.
+ship_b_bq_if_better() {
+  local v
+  for v in B BQ; do ship_if_better "$1" $v "$2" || return 1; done
+}
+has sepnet_b_ste_kd_long_ship && ship_b_bq_if_better kd_long "$RUNS/sepnet_cifar-B-ste-kd-long/checkpoint.pth"
 # Session 30 (this CPU, no GPU): precise batch norm (sepnet_train/precise_bn.py) for the shipped
 # R and B, weights untouched: each batch norm's running statistics, an exponential average over
 # the last few dozen augmented training batches, replaced by an exact average over one pass of
@@ -384,11 +385,7 @@ has sepnet_b_polish && $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cif
   --teacher "${TEACHERS2[@]}" --output-dir "$RUNS/sepnet_cifar-B-ste-polish"
 has sepnet_b_polish_export && export_b_bq polish
 has sepnet_b_polish_compare && compare_b_bq polish
-if has sepnet_b_polish_ship; then
-  for v in B BQ; do
-    ship_if_better polish $v "$RUNS/sepnet_cifar-B-ste-polish/checkpoint.pth" || return 1
-  done
-fi
+has sepnet_b_polish_ship && ship_b_bq_if_better polish "$RUNS/sepnet_cifar-B-ste-polish/checkpoint.pth"
 # Session 26 on (this CPU, no GPU): the 200-epoch batch-128 ResNet-20 R (resnet20_proj3_r128_long,
 # labels only, 90.64%, 0.36 short of 91%) again with one change, its loss distilled from the
 # TEACHERS2 pair (weight 0.9, T = 4): at 80 epochs a teacher gave +1.08 points (resnet20_proj3_r_kd).
