@@ -323,6 +323,14 @@ def load_checkpoint(path, map_location="cpu"):
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
+def unfinished_run(ckpt):
+    """``(epochs done, epochs planned)`` for a checkpoint of a run stopped before its last
+    epoch, else None (finished runs, and files without a plan: a recovered R has none)."""
+    planned = (ckpt.get("args") or {}).get("epochs")
+    done = ckpt.get("epoch", -1) + 1
+    return (done, planned) if planned and done < planned else None
+
+
 def build_model_from_checkpoint(ckpt, **overrides):
     """Recreate (and binarize, if the checkpoint is binarized) the model a checkpoint holds."""
     a = dict(ckpt["args"], **overrides)
@@ -396,6 +404,12 @@ def main(args):
     teacher = None
     if args.teacher:
         srcs = [load_checkpoint(t) for t in args.teacher]
+        # A teacher read mid-run would silently teach from a half-trained network, and a resumed
+        # student would then be taught by a different teacher than the one it started with.
+        for path, src in zip(args.teacher, srcs):
+            if (left := unfinished_run(src)) is not None:
+                raise SystemExit(f"--teacher {path} is at epoch {left[0]} of {left[1]}: "
+                                 "a teacher must be a finished run")
         teacher = TeacherEnsemble([build_model_from_checkpoint(s) for s in srcs]).to(args.device)
         teacher = teacher.to(memory_format=torch.channels_last).eval().requires_grad_(False)
         info = {"weight": args.distill_weight, "temperature": args.distill_temperature}

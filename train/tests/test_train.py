@@ -123,6 +123,25 @@ def test_distills_from_a_teacher_ensemble(folder, tmp_path):
     assert shown["val_top1"] == logged["val_top1"]
 
 
+def test_refuses_a_teacher_whose_run_has_not_finished(folder, tmp_path):
+    """A checkpoint saved at epoch 1 of a planned 3 is refused as a teacher, by name."""
+    t = tmp_path / "t"
+    run_train(folder, t, "--epochs", "1")
+    ckpt = load_checkpoint(t / "checkpoint.pth")
+    ckpt["args"]["epochs"] = 3  # as if stopped after its first of three epochs
+    half = tmp_path / "half.pth"
+    torch.save(ckpt, half)
+    env = dict(os.environ, SEPNET_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "sepnet_train.train", "--model", "resnet20",
+                        "--data-path", str(folder), "--val-per-class", "2", "--batch-size", "16",
+                        "--threads", "1", "--no-progress", "--epochs", "1", "--teacher", str(half),
+                        "--output-dir", str(tmp_path / "kd")], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode != 0
+    assert f"--teacher {half} is at epoch 1 of 3: a teacher must be a finished run" in r.stderr
+    assert not (tmp_path / "kd" / "checkpoint.pth").exists()
+
+
 def test_ste_finetune_learns_patterns_resumes_and_exports(folder, tmp_path):
     """``--binarize ste``: the latent weights train, the saved patterns are their signs, a resumed
     run keeps training them, and the exported B file computes what the checkpoint computes."""
