@@ -79,6 +79,16 @@ fn packed_conv_matches_scalar_on_layer_sized_shapes() {
 }
 
 #[test]
+fn packed_conv_matches_scalar_on_wide_strided_layers() {
+    let mut rng = Rng::new(5);
+    for case in 0..60 {
+        let enc = [Enc::F32, Enc::Int8, Enc::Pattern][case % 3];
+        let g = random_strided_layer(&mut rng);
+        conv_case_with(&mut rng, enc, g);
+    }
+}
+
+#[test]
 fn generic_micro_kernel_is_an_in_order_dot_product() {
     assert_micro_kernel_is_in_order_dot(
         gemm::generic_f32_4x8,

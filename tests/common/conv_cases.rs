@@ -50,6 +50,30 @@ pub fn random_layer(rng: &mut Rng) -> Conv2dGeometry {
     }
 }
 
+/// A strided layer with wide rows (stride 2 mostly, 3 sometimes): a B panel's run of 8 outputs
+/// then reads 15-22 floats of one input row, as in the stem convolutions, beside row ends, rows
+/// shorter than a panel and padding on either side.
+pub fn random_strided_layer(rng: &mut Rng) -> Conv2dGeometry {
+    loop {
+        let groups = rng.pick(&[1, 4]);
+        let k = rng.pick(&[1, 3, 5]);
+        let s = rng.pick(&[2, 2, 3]);
+        let g = Conv2dGeometry {
+            in_channels: groups * rng.pick(&[1, 3, 8]),
+            in_h: 3 + rng.below(10),
+            in_w: 5 + rng.below(60),
+            out_channels: groups * rng.pick(&[1, 4, 9]),
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [rng.pick(&[0, k / 2]); 2],
+            groups,
+        };
+        if g.dims().is_ok() {
+            return g;
+        }
+    }
+}
+
 /// Weights as the model file stores them.
 pub enum Stored {
     F32(Vec<f32>),
