@@ -208,7 +208,10 @@ def distillation_loss(out, target, teacher_logits, criterion, weight, temperatur
     """(1 − w)·criterion(out, target) + w·T²·KL(softmax(teacher/T) ‖ softmax(out/T)):
     Hinton et al.'s knowledge distillation; T² keeps the soft term's gradients at the scale of
     the hard one's."""
-    t = temperature
+    # Float32 whatever the caller's autocast: in bfloat16 (8 bits of mantissa) the KL between two
+    # softened distributions that nearly agree is mostly rounding error, and its gradient steered
+    # the distilled ResNet-20 R away from its teachers (docs/RESULTS.md, "Sessions 34").
+    out, teacher_logits, t = out.float(), teacher_logits.float(), temperature
     soft = nn.functional.kl_div(nn.functional.log_softmax(out / t, dim=1),
                                 nn.functional.log_softmax(teacher_logits / t, dim=1),
                                 reduction="batchmean", log_target=True) * (t * t)
@@ -245,13 +248,16 @@ def train_one_epoch(model, criterion, optimizer, loader, epoch, args, teacher=No
             g["lr"] = lr
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=args.amp):
             out = model(x)
-            if teacher is None:
-                loss = criterion(out, y)
-            else:
+            if teacher is not None:
                 with torch.no_grad():
                     t_logits = teacher(x)
-                loss = distillation_loss(out, y, t_logits, criterion, args.distill_weight,
-                                         args.distill_temperature)
+        # The networks in bfloat16 under --amp, the loss in float32 (see distillation_loss).
+        out = out.float()
+        if teacher is None:
+            loss = criterion(out, y)
+        else:
+            loss = distillation_loss(out, y, t_logits, criterion, args.distill_weight,
+                                     args.distill_temperature)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -84,6 +84,32 @@ def test_distillation_loss():
     assert torch.allclose(distillation_loss(out, y, teacher, ce, 1.0, 1.0), kl, atol=1e-6)
 
 
+def test_distillation_loss_is_float32_under_bfloat16_autocast():
+    # A student close to its teachers, as late in a distilled run: the soft term is small and a
+    # bfloat16 computation of it is mostly rounding. Sessions 31-34 trained the ResNet-20 R with
+    # this loss in bfloat16 (--amp); its training loss rose while the learning rate fell.
+    g = torch.Generator().manual_seed(1)
+    teacher = 6 * torch.randn(128, 10, generator=g)
+    out = teacher + 0.05 * torch.randn(128, 10, generator=g)
+    y = torch.randint(0, 10, (128,), generator=g)
+    ce = nn.CrossEntropyLoss(label_smoothing=0.1)
+    out16, teacher16 = out.bfloat16(), teacher.bfloat16()
+    # The reference: the same bfloat16 logits, the loss in float64.
+    want = distillation_loss(out16.double(), y, teacher16.double(), ce, 0.9, 4.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = distillation_loss(out16, y, teacher16, ce, 0.9, 4.0)
+        # What the loss was before: every term in bfloat16.
+        t = 4.0
+        old = nn.functional.kl_div(nn.functional.log_softmax(out16 / t, dim=1),
+                                   nn.functional.log_softmax(teacher16 / t, dim=1),
+                                   reduction="batchmean", log_target=True) * t * t
+    assert got.dtype == torch.float32
+    assert abs(got.item() - want.item()) < 1e-5 * max(1.0, abs(want.item()))
+    soft_want = (want - 0.1 * ce(out16.double(), y)) / 0.9
+    # The test can fail: the bfloat16 soft term is off by far more than the tolerance above.
+    assert abs(old.float().item() - soft_want.item()) > 1e-3
+
+
 def test_teacher_ensemble_averages_logits_and_passes_one_teacher_through():
     torch.manual_seed(0)
     a, b = nn.Linear(6, 10), nn.Linear(6, 10)
