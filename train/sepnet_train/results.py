@@ -79,6 +79,8 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "sepnet_cifar-B-ste-kd-ens-teach",
         # session 26 on (this CPU): the 200-epoch ResNet-20 R again, distilled from that pair
         "resnet20_proj3-R-kd-long",
+        # session 34 on (this CPU): that run again with its loss in float32, from its epoch 44
+        "resnet20_proj3-R-kd-long-f32loss",
         # session 27 on (this CPU): the shipped B's run with three times its schedule (60 epochs)
         "sepnet_cifar-B-ste-kd-long")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
@@ -132,7 +134,7 @@ def pct(x, digits=2) -> str:
 
 def _verdict(value, target, extra_ok=True, unfinished=False) -> str:
     if unfinished:
-        return "unfinished"
+        return "stopped" if "stopped" in str(unfinished) else "unfinished"
     if value is None:
         return "not measured yet"
     if value >= target and extra_ok:
@@ -147,11 +149,16 @@ def _run_final(run: dict | None):
     return a.get("top1")
 
 
+# Runs stopped for good before their last epoch, and why: not "resumable".
+STOPPED = {"resnet20_proj3-R-kd-long": "stopped, its distillation loss was bfloat16"}
+
+
 def _progress(run: dict | None) -> str:
     if not run:
         return ""
     done, total = run["epochs_done"], run["args"]["epochs"]
-    return "" if done >= total else f" (epoch {done} of {total}: unfinished, resumable)"
+    why = STOPPED.get(run.get("run"), "unfinished, resumable")
+    return "" if done >= total else f" (epoch {done} of {total}: {why})"
 
 
 def _run_cell(run: dict | None, value) -> str:
@@ -287,7 +294,10 @@ def render_projections(results: Path) -> str:
         ("full precision, 80 epochs at batch 128, distilled from the sepnet_cifar R "
          "(from session 16, this CPU)", _run_final, (None, "resnet20_proj3-R-kd"), "full", "full"),
         ("full precision, 200 epochs at batch 128, distilled from the sepnet_cifar R + ResNet-32 R "
-         "(from session 26, this CPU)", _run_final, (None, "resnet20_proj3-R-kd-long"), "full", "full"),
+         "(from session 26, this CPU; its loss in bfloat16)", _run_final,
+         (None, "resnet20_proj3-R-kd-long"), "full", "full"),
+        ("the same, its loss in float32 from epoch 45 (from session 34, this CPU)", _run_final,
+         (None, "resnet20_proj3-R-kd-long-f32loss"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -309,7 +319,7 @@ def render_projections(results: Path) -> str:
         one, three = runs.get(one), runs.get(three)
         if target:
             verdict = _verdict(value(three), RESNET20_TARGETS[target],
-                               unfinished=bool(_progress(three)))
+                               unfinished=_progress(three))
         else:
             verdict = "measured" if value(three) is not None else "not run" if not three else "–"
         cells = (_run_cell(one, value(one)) if one else "–", _run_cell(three, value(three))) if target \
@@ -370,7 +380,8 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R128-B-ste-h200",
                         "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart",
                         "resnet20_proj3-R128-long", "resnet20_proj3-R128-h200",
-                        "resnet20_proj3-R-kd", "resnet20_proj3-R-kd-long")
+                        "resnet20_proj3-R-kd", "resnet20_proj3-R-kd-long",
+                        "resnet20_proj3-R-kd-long-f32loss")
 
 
 @functools.cache
@@ -429,7 +440,8 @@ def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> s
 
 # (distilled run, its label-only twin: same model, recipe, seed and epoch budget)
 KD_PAIRS = (("resnet20_proj3-R-kd", "resnet20_proj3-R128-h200"),
-            ("resnet20_proj3-R-kd-long", "resnet20_proj3-R128-long"))
+            ("resnet20_proj3-R-kd-long", "resnet20_proj3-R128-long"),
+            ("resnet20_proj3-R-kd-long-f32loss", "resnet20_proj3-R128-long"))
 
 
 def render_window_means(results: Path, pairs, headers: tuple[str, str], window: int = 10) -> str:
