@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from . import data as D
-from .train import (TeacherEnsemble, build_model_from_checkpoint, distillation_loss, load_checkpoint,
-                    param_groups)
+from .train import (TeacherEnsemble, build_model_from_checkpoint, distillation_loss,
+                    distillation_terms, evaluate, load_checkpoint, param_groups)
 
 MODES = ("fp32", "bf16-net", "bf16-all")
 
@@ -44,27 +44,6 @@ def get_args_parser():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json-out", type=Path)
     return p
-
-
-def _bf16_kd_loss(out, target, teacher_logits, criterion, weight, temperature):
-    """The loss as train.py computed it under --amp before session 34: no cast to float32."""
-    t = temperature
-    soft = nn.functional.kl_div(nn.functional.log_softmax(out / t, dim=1),
-                                nn.functional.log_softmax(teacher_logits / t, dim=1),
-                                reduction="batchmean", log_target=True) * (t * t)
-    return (1 - weight) * criterion(out, target) + weight * soft
-
-
-@torch.no_grad()
-def _probe(model, loader):
-    model.eval()
-    correct = loss = n = 0
-    for x, y in loader:
-        out = model(x)
-        correct += (out.argmax(1) == y).sum().item()
-        loss += nn.functional.cross_entropy(out, y, reduction="sum").item()
-        n += len(y)
-    return {"top1": correct / n, "loss": loss / n}
 
 
 def main(args):
@@ -83,6 +62,11 @@ def main(args):
     teacher = TeacherEnsemble([build_model_from_checkpoint(load_checkpoint(p)) for p in a["teacher"]])
     teacher = teacher.to(memory_format=torch.channels_last).eval().requires_grad_(False)
     criterion = nn.CrossEntropyLoss(label_smoothing=a["label_smoothing"])
+    plain = argparse.Namespace(no_progress=True)  # what evaluate() reads of train.py's args
+
+    def probe_eval(model):  # top-1 and plain cross-entropy (no smoothing) on the probe images
+        return evaluate(model, nn.CrossEntropyLoss(), probe, plain, "probe")
+
     lr = ck["history"][-1]["lr"]
     result = {"checkpoint": str(args.checkpoint), "epoch": ck["epoch"], "lr": lr,
               "steps": args.steps, "batch_size": a["batch_size"], "modes": {}}
@@ -95,7 +79,7 @@ def main(args):
         opt.load_state_dict(ck["optimizer"])
         for g in opt.param_groups:
             g["lr"] = lr
-        before = _probe(model, probe)
+        before = probe_eval(model)
         train.set_epoch(ck["epoch"] + 1)  # the same batches for every mode
         model.train()
         losses, t0 = [], time.time()
@@ -106,17 +90,17 @@ def main(args):
                 out = model(x)
                 with torch.no_grad():
                     t_logits = teacher(x)
-                if mode == "bf16-all":
-                    loss = _bf16_kd_loss(out, y, t_logits, criterion, a["distill_weight"],
-                                         a["distill_temperature"])
+                if mode == "bf16-all":  # the loss as train.py computed it before session 34
+                    loss = distillation_terms(out, y, t_logits, criterion, a["distill_weight"],
+                                              a["distill_temperature"])
             if mode != "bf16-all":
-                loss = distillation_loss(out.float(), y, t_logits, criterion, a["distill_weight"],
+                loss = distillation_loss(out, y, t_logits, criterion, a["distill_weight"],
                                          a["distill_temperature"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        after = _probe(model, probe)
+        after = probe_eval(model)
         row = {"probe_before": before, "probe_after": after, "seconds": round(time.time() - t0, 1),
                "train_loss_first_100": float(np.mean(losses[:100])),
                "train_loss_last_100": float(np.mean(losses[-100:]))}

@@ -132,9 +132,10 @@ def pct(x, digits=2) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def _verdict(value, target, extra_ok=True, unfinished=False) -> str:
+def _verdict(value, target, extra_ok=True, unfinished: bool | str = False) -> str:
+    """``unfinished``: True, or a run's ``_run_state`` ("unfinished" or "stopped")."""
     if unfinished:
-        return "stopped" if "stopped" in str(unfinished) else "unfinished"
+        return unfinished if isinstance(unfinished, str) else "unfinished"
     if value is None:
         return "not measured yet"
     if value >= target and extra_ok:
@@ -153,12 +154,19 @@ def _run_final(run: dict | None):
 STOPPED = {"resnet20_proj3-R-kd-long": "stopped, its distillation loss was bfloat16"}
 
 
-def _progress(run: dict | None) -> str:
-    if not run:
+def _run_state(run: dict | None) -> str:
+    """"" for a finished run (or none), "stopped" for one in STOPPED, else "unfinished"."""
+    if not run or run["epochs_done"] >= run["args"]["epochs"]:
         return ""
-    done, total = run["epochs_done"], run["args"]["epochs"]
-    why = STOPPED.get(run.get("run"), "unfinished, resumable")
-    return "" if done >= total else f" (epoch {done} of {total}: {why})"
+    return "stopped" if run.get("run") in STOPPED else "unfinished"
+
+
+def _progress(run: dict | None) -> str:
+    state = _run_state(run)
+    if not state:
+        return ""
+    why = STOPPED[run["run"]] if state == "stopped" else "unfinished, resumable"
+    return f" (epoch {run['epochs_done']} of {run['args']['epochs']}: {why})"
 
 
 def _run_cell(run: dict | None, value) -> str:
@@ -319,7 +327,7 @@ def render_projections(results: Path) -> str:
         one, three = runs.get(one), runs.get(three)
         if target:
             verdict = _verdict(value(three), RESNET20_TARGETS[target],
-                               unfinished=_progress(three))
+                               unfinished=_run_state(three))
         else:
             verdict = "measured" if value(three) is not None else "not run" if not three else "–"
         cells = (_run_cell(one, value(one)) if one else "–", _run_cell(three, value(three))) if target \

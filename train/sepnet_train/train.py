@@ -204,18 +204,25 @@ def build_data(args, spec):
 
 # ---------------------------------------------------------------------------------- loops
 
-def distillation_loss(out, target, teacher_logits, criterion, weight, temperature):
-    """(1 − w)·criterion(out, target) + w·T²·KL(softmax(teacher/T) ‖ softmax(out/T)):
-    Hinton et al.'s knowledge distillation; T² keeps the soft term's gradients at the scale of
-    the hard one's."""
-    # Float32 whatever the caller's autocast: in bfloat16 (8 bits of mantissa) the KL between two
-    # softened distributions that nearly agree is mostly rounding error, and its gradient steered
-    # the distilled ResNet-20 R away from its teachers (docs/RESULTS.md, "Sessions 34").
-    out, teacher_logits, t = out.float(), teacher_logits.float(), temperature
+def distillation_terms(out, target, teacher_logits, criterion, weight, temperature):
+    """(1 − w)·criterion(out, target) + w·T²·KL(softmax(teacher/T) ‖ softmax(out/T)) in the
+    inputs' own precision: Hinton et al.'s knowledge distillation; T² keeps the soft term's
+    gradients at the scale of the hard one's. Train with ``distillation_loss``."""
+    t = temperature
     soft = nn.functional.kl_div(nn.functional.log_softmax(out / t, dim=1),
                                 nn.functional.log_softmax(teacher_logits / t, dim=1),
                                 reduction="batchmean", log_target=True) * (t * t)
     return (1 - weight) * criterion(out, target) + weight * soft
+
+
+def distillation_loss(out, target, teacher_logits, criterion, weight, temperature):
+    """``distillation_terms`` in float32 at least, whatever the inputs' dtype or the caller's
+    autocast: in bfloat16 (8 bits of mantissa) the KL between two softened distributions that
+    nearly agree is mostly rounding error, and its gradient steered the distilled ResNet-20 R
+    away from its teachers (docs/RESULTS.md, "Session 34")."""
+    dtype = torch.promote_types(out.dtype, torch.float32)
+    return distillation_terms(out.to(dtype), target, teacher_logits.to(dtype), criterion, weight,
+                              temperature)
 
 
 class TeacherEnsemble(nn.Module):

@@ -10,7 +10,7 @@ from conftest import rel_err
 
 from sepnet_train import export, quant, recover, reference
 from sepnet_train.models import create_model
-from sepnet_train.train import TeacherEnsemble, distillation_loss
+from sepnet_train.train import TeacherEnsemble, distillation_loss, distillation_terms
 
 
 def _original(name, x):
@@ -96,16 +96,14 @@ def test_distillation_loss_is_float32_under_bfloat16_autocast():
     out16, teacher16 = out.bfloat16(), teacher.bfloat16()
     # The reference: the same bfloat16 logits, the loss in float64.
     want = distillation_loss(out16.double(), y, teacher16.double(), ce, 0.9, 4.0)
+    assert want.dtype == torch.float64
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = distillation_loss(out16, y, teacher16, ce, 0.9, 4.0)
-        # What the loss was before: every term in bfloat16.
-        t = 4.0
-        old = nn.functional.kl_div(nn.functional.log_softmax(out16 / t, dim=1),
-                                   nn.functional.log_softmax(teacher16 / t, dim=1),
-                                   reduction="batchmean", log_target=True) * t * t
+        # What the loss was before: the soft term (weight 1) in bfloat16.
+        old = distillation_terms(out16, y, teacher16, ce, 1.0, 4.0)
     assert got.dtype == torch.float32
     assert abs(got.item() - want.item()) < 1e-5 * max(1.0, abs(want.item()))
-    soft_want = (want - 0.1 * ce(out16.double(), y)) / 0.9
+    soft_want = distillation_loss(out16.double(), y, teacher16.double(), ce, 1.0, 4.0)
     # The test can fail: the bfloat16 soft term is off by far more than the tolerance above.
     assert abs(old.float().item() - soft_want.item()) > 1e-3
 
