@@ -106,8 +106,8 @@ def main(args):
                "train_loss_last_100": float(np.mean(losses[-100:]))}
         result["modes"][mode] = row
         print(mode, json.dumps(row), flush=True)
-    if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=1) + "\n")
+        if args.json_out:  # after each mode, so an interrupted run keeps what it finished
+            args.json_out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
