@@ -351,3 +351,35 @@ def test_imagenet_style_folder_trains_at_224_and_resumes(tmp_path):
     args.cutout = 16
     with pytest.raises(SystemExit, match="--cutout is for CIFAR-10"):
         build_data(args, get_spec("sepnet_small"))
+
+
+def test_amp_loss_check_starts_every_mode_alike_on_the_same_batches(folder, tmp_path, monkeypatch):
+    """amp_loss_check's comparison is fair only if each mode starts from the checkpoint's weights
+    and sees the same batches: the same mode twice gives the same numbers to the bit, every mode
+    scores the same before training, and the JSON holds every mode that ran. (float32 runs second
+    in one call and alone in the other, so nothing may carry over from the mode before it.)"""
+    from sepnet_train import amp_loss_check
+    teacher = tmp_path / "t"
+    run_train(folder, teacher, "--epochs", "1")
+    student = tmp_path / "kd"
+    run_train(folder, student, "--epochs", "1", "--seed", "1",
+              "--teacher", str(teacher / "checkpoint.pth"))
+    monkeypatch.setenv("SEPNET_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "check.json"
+    amp_loss_check.main(amp_loss_check.get_args_parser().parse_args(
+        [str(student / "checkpoint.pth"), "--steps", "3", "--probe", "20", "--threads", "1",
+         "--modes", "bf16-all", "fp32", "--json-out", str(out)]))  # fp32 after another mode
+    first = json.loads(out.read_text())
+    again = tmp_path / "again.json"
+    amp_loss_check.main(amp_loss_check.get_args_parser().parse_args(
+        [str(student / "checkpoint.pth"), "--steps", "3", "--probe", "20", "--threads", "1",
+         "--modes", "fp32", "--json-out", str(again)]))
+    rows, rerun = first["modes"], json.loads(again.read_text())["modes"]["fp32"]
+    assert set(rows) == {"fp32", "bf16-all"}
+    assert rows["fp32"]["probe_before"] == rows["bf16-all"]["probe_before"]
+    assert rows["fp32"]["probe_before"]["val_n"] == 20
+    for key in ("probe_before", "probe_after", "train_loss_first_100", "train_loss_last_100"):
+        assert rerun[key] == rows["fp32"][key]
+    # The steps changed the weights, and bfloat16 did not take the same path as float32.
+    assert rows["fp32"]["probe_after"]["val_loss"] != rows["fp32"]["probe_before"]["val_loss"]
+    assert rows["bf16-all"]["train_loss_first_100"] != rows["fp32"]["train_loss_first_100"]
