@@ -19,6 +19,7 @@ last epoch, and sees the same augmented batches; the probe is 1,000 fixed traini
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -76,7 +77,9 @@ def main(args):
         model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(param_groups(model, a["wd"]), lr=lr, momentum=a["momentum"],
                               nesterov=a["nesterov"])
-        opt.load_state_dict(ck["optimizer"])
+        # A copy: load_state_dict keeps the checkpoint's momentum tensors, which step() then
+        # updates in place, so the next mode would start from this one's momentum.
+        opt.load_state_dict(copy.deepcopy(ck["optimizer"]))
         for g in opt.param_groups:
             g["lr"] = lr
         before = probe_eval(model)
