@@ -365,16 +365,16 @@ def test_amp_loss_check_starts_every_mode_alike_on_the_same_batches(folder, tmp_
     run_train(folder, student, "--epochs", "1", "--seed", "1",
               "--teacher", str(teacher / "checkpoint.pth"))
     monkeypatch.setenv("SEPNET_CACHE", str(tmp_path / "cache"))
-    out = tmp_path / "check.json"
-    amp_loss_check.main(amp_loss_check.get_args_parser().parse_args(
-        [str(student / "checkpoint.pth"), "--steps", "3", "--probe", "20", "--threads", "1",
-         "--modes", "bf16-all", "fp32", "--json-out", str(out)]))  # fp32 after another mode
-    first = json.loads(out.read_text())
-    again = tmp_path / "again.json"
-    amp_loss_check.main(amp_loss_check.get_args_parser().parse_args(
-        [str(student / "checkpoint.pth"), "--steps", "3", "--probe", "20", "--threads", "1",
-         "--modes", "fp32", "--json-out", str(again)]))
-    rows, rerun = first["modes"], json.loads(again.read_text())["modes"]["fp32"]
+
+    def check(*modes):  # the JSON's per-mode rows
+        out = tmp_path / f"check-{'-'.join(modes)}.json"
+        amp_loss_check.main(amp_loss_check.get_args_parser().parse_args(
+            [str(student / "checkpoint.pth"), "--steps", "3", "--probe", "20", "--threads", "1",
+             "--modes", *modes, "--json-out", str(out)]))
+        return json.loads(out.read_text())["modes"]
+
+    rows = check("bf16-all", "fp32")  # fp32 after another mode
+    rerun = check("fp32")["fp32"]
     assert set(rows) == {"fp32", "bf16-all"}
     assert rows["fp32"]["probe_before"] == rows["bf16-all"]["probe_before"]
     assert rows["fp32"]["probe_before"]["val_n"] == 20
