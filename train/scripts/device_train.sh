@@ -62,6 +62,8 @@ snapshot() {  # a tar per chain that ran (none for runs not started): $OUT bring
   pack_runs sepnet_cifar-R-plain sepnet_cifar-R-plain
   pack_runs sepnet_kd sepnet_cifar-R-kd sepnet_cifar-R-kd-B sepnet_cifar-R-kd-B-ste
   pack_runs resnet20_proj3_kd resnet20_proj3-R-kd-gpu
+  pack_runs sepnet_long3 sepnet_cifar-R-kd-long3
+  pack_runs resnet20_long3 resnet20_proj3-R-kd-long3
   pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain resnet20-B-ste
   pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain resnet20_proj3-B-plain-ste \
     resnet20_proj3-B-plain-swa resnet20_proj3-B-plain-ste-swa resnet20_proj3-R128 resnet20_proj3-R128-B-ste
@@ -147,6 +149,22 @@ resnet20_proj3_kd() {
   local R="${R% --deadline *} --deadline $(at 100)"
   $T --model resnet20_proj3 $R $AUG --teacher $TEACHERS --output-dir "$RUNS/resnet20_proj3-R-kd-gpu"
 }
+# sepnet_long3: reproduce_cifar.sh's sepnet_r_kd_long3 (the shipped R distilled for 60 epochs at
+# lr 0.05 from three teachers), resumed from its checkpoint in $RUNS (train/snapshots on a fresh
+# machine): its recipe exactly, batch 128, no deadline (a resumed run keeps its epoch count).
+# resnet20_long3: the same recipe from the best ResNet-20 R (resnet20_proj3-R-kd-long-f32loss,
+# itself one of the three teachers), with a deadline at 97 % of BUDGET so it anneals in one call.
+TEACHERS3="$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth $RUNS/resnet32_proj3-R/checkpoint.pth"
+TEACHERS3="$TEACHERS3 $RUNS/resnet20_proj3-R-kd-long-f32loss/checkpoint.pth"
+LONG3="$AUG --epochs 60 --batch-size 128 --lr 0.05 --warmup-epochs 1 --teacher $TEACHERS3"
+sepnet_long3() {
+  $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" $LONG3 \
+    --output-dir "$RUNS/sepnet_cifar-R-kd-long3"
+}
+resnet20_long3() {
+  $T --model resnet20_proj3 --finetune-from "$RUNS/resnet20_proj3-R-kd-long-f32loss/checkpoint.pth" \
+    $LONG3 --deadline "$(at 97)" --output-dir "$RUNS/resnet20_proj3-R-kd-long3"
+}
 resnet20() {
   $T --model resnet20 $R $AUG --output-dir "$RUNS/resnet20-R"
   $T --model resnet20 --finetune-from "$RUNS/resnet20-R/checkpoint.pth" $B $AUG \
@@ -179,6 +197,8 @@ for chain in ${CHAINS:-sepnet resnet20}; do  # CHAINS=sepnet PLAIN=0: SEP-Net al
     sepnet) sepnet > "$LOGS/sepnet_cifar.log" 2>&1 & pids+=($!) ;;
     sepnet_kd) sepnet_kd > "$LOGS/sepnet_kd.log" 2>&1 & pids+=($!) ;;
     resnet20_proj3_kd) resnet20_proj3_kd > "$LOGS/resnet20_proj3_kd.log" 2>&1 & pids+=($!) ;;
+    sepnet_long3) sepnet_long3 > "$LOGS/sepnet_long3.log" 2>&1 & pids+=($!) ;;
+    resnet20_long3) resnet20_long3 > "$LOGS/resnet20_long3.log" 2>&1 & pids+=($!) ;;
     resnet20) resnet20 > "$LOGS/resnet20.log" 2>&1 & pids+=($!) ;;
     resnet20_proj3) resnet20_proj3 > "$LOGS/resnet20_proj3.log" 2>&1 & pids+=($!) ;;
     resnet20_proj3_r128) resnet20_proj3_r128 > "$LOGS/resnet20_proj3_r128.log" 2>&1 & pids+=($!) ;;
