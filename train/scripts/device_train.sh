@@ -64,6 +64,7 @@ snapshot() {  # a tar per chain that ran (none for runs not started): $OUT bring
   pack_runs resnet20_proj3_kd resnet20_proj3-R-kd-gpu
   pack_runs sepnet_long3 sepnet_cifar-R-kd-long3
   pack_runs resnet20_long3 resnet20_proj3-R-kd-long3
+  pack_runs sepnet_b_long3 sepnet_cifar-B-ste-kd-long3
   pack_runs resnet20 resnet20-R resnet20-B resnet20-B-offset resnet20-R-plain resnet20-B-ste
   pack_runs resnet20_proj3 resnet20_proj3-R resnet20_proj3-B-plain resnet20_proj3-B-plain-ste \
     resnet20_proj3-B-plain-swa resnet20_proj3-B-plain-ste-swa resnet20_proj3-R128 resnet20_proj3-R128-B-ste
@@ -161,6 +162,14 @@ sepnet_long3() {
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" $LONG3 \
     --output-dir "$RUNS/sepnet_cifar-R-kd-long3"
 }
+# sepnet_b_long3: reproduce_cifar.sh's sepnet_b_ste_kd_long3 (the learned-pattern B from the long3
+# R, the shipped B's recipe), resumed where $RUNS holds its checkpoint; no deadline either.
+sepnet_b_long3() {
+  $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R-kd-long3/checkpoint.pth" $AUG \
+    --binarize ste --policy all --epochs 60 --batch-size 128 --lr 0.02 --warmup-epochs 0 \
+    --teacher "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" "$RUNS/resnet32_proj3-R/checkpoint.pth" \
+    --output-dir "$RUNS/sepnet_cifar-B-ste-kd-long3"
+}
 resnet20_long3() {
   $T --model resnet20_proj3 --finetune-from "$RUNS/resnet20_proj3-R-kd-long-f32loss/checkpoint.pth" \
     $LONG3 --deadline "$(at 97)" --output-dir "$RUNS/resnet20_proj3-R-kd-long3"
@@ -198,6 +207,7 @@ for chain in ${CHAINS:-sepnet resnet20}; do  # CHAINS=sepnet PLAIN=0: SEP-Net al
     sepnet_kd) sepnet_kd > "$LOGS/sepnet_kd.log" 2>&1 & pids+=($!) ;;
     resnet20_proj3_kd) resnet20_proj3_kd > "$LOGS/resnet20_proj3_kd.log" 2>&1 & pids+=($!) ;;
     sepnet_long3) sepnet_long3 > "$LOGS/sepnet_long3.log" 2>&1 & pids+=($!) ;;
+    sepnet_b_long3) sepnet_b_long3 > "$LOGS/sepnet_b_long3.log" 2>&1 & pids+=($!) ;;
     resnet20_long3) resnet20_long3 > "$LOGS/resnet20_long3.log" 2>&1 & pids+=($!) ;;
     resnet20) resnet20 > "$LOGS/resnet20.log" 2>&1 & pids+=($!) ;;
     resnet20_proj3) resnet20_proj3 > "$LOGS/resnet20_proj3.log" 2>&1 & pids+=($!) ;;

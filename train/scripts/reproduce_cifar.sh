@@ -430,6 +430,24 @@ has sepnet_r_kd_long3_export && export_checked "$RUNS/exports-r-kd-long3" engine
 has sepnet_r_kd_long3_compare && $C $MODELS/sepnet_cifar-r.sepnet \
   "$RUNS/exports-r-kd-long3/sepnet_cifar-kd-long3-r.sepnet" --json-out ../docs/results/compare_r_kd_long3.json
 has sepnet_r_kd_long3_ship && ship_if_better kd_long3 R "$RUNS/sepnet_cifar-R-kd-long3/checkpoint.pth"
+# Session 37 (a lent H200, device_train.sh's resnet20_long3 chain): the sepnet_r_kd_long3 recipe
+# from the best ResNet-20 R, itself one of the three teachers (90.62%, below its 90.96% start).
+# About 7 s an epoch there; on these CPUs ~150 s.
+has resnet20_proj3_r_kd_long3 && $T --model resnet20_proj3 \
+  --finetune-from "$RUNS/resnet20_proj3-R-kd-long-f32loss/checkpoint.pth" $AUG --epochs 60 --lr 0.05 \
+  --warmup-epochs 1 --teacher "${TEACHERS3[@]}" --output-dir "$RUNS/resnet20_proj3-R-kd-long3"
+# Session 37 on (this CPU; device_train.sh's sepnet_b_long3 chain where a GPU is lent): the shipped
+# B's recipe (sepnet_b_ste_kd_long: learned patterns, 60 epochs at lr 0.02 cosine, the two
+# teachers, float32) with one change, fixed before it ran: it starts from the long3 R (91.86%)
+# instead of the distilled R (91.58%). ~290 s an epoch here, so it resumes over sessions
+# (train/snapshots). B and BQ each ship only if better than the shipped file at p < 0.05.
+has sepnet_b_ste_kd_long3 && $T --model sepnet_cifar \
+  --finetune-from "$RUNS/sepnet_cifar-R-kd-long3/checkpoint.pth" $AUG --binarize ste --policy all \
+  --epochs 60 --lr 0.02 --warmup-epochs 0 --teacher "${TEACHERS2[@]}" \
+  --output-dir "$RUNS/sepnet_cifar-B-ste-kd-long3"
+has sepnet_b_ste_kd_long3_export && export_b_bq kd_long3
+has sepnet_b_ste_kd_long3_compare && compare_b_bq kd_long3
+has sepnet_b_ste_kd_long3_ship && ship_b_bq_if_better kd_long3 "$RUNS/sepnet_cifar-B-ste-kd-long3/checkpoint.pth"
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \

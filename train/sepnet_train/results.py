@@ -82,7 +82,10 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # session 34 on (this CPU): that run again with its loss in float32, from its epoch 44
         "resnet20_proj3-R-kd-long-f32loss",
         # session 27 on (this CPU): the shipped B's run with three times its schedule (60 epochs)
-        "sepnet_cifar-B-ste-kd-long")
+        "sepnet_cifar-B-ste-kd-long",
+        # sessions 35-37 (the Xeon, then an H200): the shipped R distilled for 60 epochs at lr 0.05
+        # from three networks, and the same recipe from the best ResNet-20 R (H200, session 37)
+        "sepnet_cifar-R-kd-long3", "resnet20_proj3-R-kd-long3")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -306,6 +309,8 @@ def render_projections(results: Path) -> str:
          (None, "resnet20_proj3-R-kd-long"), "full", "full"),
         ("the same, its loss in float32 from epoch 45 (from session 34, this CPU)", _run_final,
          (None, "resnet20_proj3-R-kd-long-f32loss"), "full", "full"),
+        ("that R trained on for 60 epochs (lr 0.05 cosine), distilled from three networks "
+         "(session 37, an H200)", _run_final, (None, "resnet20_proj3-R-kd-long3"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -597,7 +602,9 @@ SHIP_DECISIONS = (("compare_r_kd_ens.json", "sepnet_cifar R",
                   ("compare_b_polish.json", "sepnet_cifar B", "shipped B (taught, 60 ep)",
                    "its patterns frozen, 10 epochs polished"),
                   ("compare_bq_polish.json", "sepnet_cifar BQ (the page's default)",
-                   "shipped BQ (taught, 60 ep)", "BQ of that B"))
+                   "shipped BQ (taught, 60 ep)", "BQ of that B"),
+                  ("compare_r_kd_long3.json", "sepnet_cifar R", "shipped R (distilled, 30 ep)",
+                   "it trained on 60 ep at lr 0.05, distilled from three networks"))
 
 
 def render_ship_decisions(results: Path, decisions=SHIP_DECISIONS) -> str:
