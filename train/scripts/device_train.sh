@@ -17,7 +17,9 @@
 # in the last SWA_SHARE % of the budget.
 #
 # DATA is the training set as one file (python -m sepnet_train.data pack ...): a GPU machine does
-# not see the shared dataset folder. All chains run side by side, since one of these small
+# not see the shared dataset folder. What travels is capped at 64 MiB: stage checkpoints with
+# python -m sepnet_train.device_stage and make room with scripts/device_trim.sh (RESULTS.md,
+# "Sessions 36-37"). All chains run side by side, since one of these small
 # networks leaves a big GPU partly idle:
 #   sepnet_cifar R -> B           and resnet20 R -> (alpha B | offset B), with $AUG (the recipe
 #                                 that ships: Cutout 16 + label smoothing 0.1);

@@ -95,8 +95,10 @@ def load_folder_uint8(root: Path, size: int = 32, cache_dir: Path | None = None,
 def pack_jpegs(root: Path, out: Path) -> int:
     """Store an ImageFolder's encoded files in one ``.npz`` (bytes, offsets, labels, names).
 
-    The pack is the dataset as it is on disk (46 MB for CIFAR-10's JPEGs, no re-encoding), in
-    one file, so it can travel to a machine the shared dataset folder does not reach.
+    The pack is the dataset as it is on disk (no re-encoding), in one file, so it can travel to a
+    machine the shared dataset folder does not reach. Deflated: CIFAR-10's 50,000 JPEGs repeat the
+    same headers and tables (about half of each ~960-byte file), 47.8 MB stored, 15.6 MB deflated,
+    which leaves room for checkpoints in a lent GPU's 64 MiB.
     """
     classes, items = list_image_folder(root)
     blobs = [(Path(root) / r).read_bytes() for r, _ in items]
@@ -104,7 +106,7 @@ def pack_jpegs(root: Path, out: Path) -> int:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, data=np.frombuffer(b"".join(blobs), dtype=np.uint8), offsets=offsets,
+    np.savez_compressed(tmp, data=np.frombuffer(b"".join(blobs), dtype=np.uint8), offsets=offsets,
              labels=np.array([c for _, c in items], dtype=np.int64),
              files=np.array([r.encode() for r, _ in items]),  # bytes: 4x smaller than str
              classes=np.array([c.encode() for c in classes]))
