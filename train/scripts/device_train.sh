@@ -167,10 +167,10 @@ sepnet_long3() {
 # sepnet_b_long3: reproduce_cifar.sh's sepnet_b_ste_kd_long3 (the learned-pattern B from the long3
 # R, the shipped B's recipe), resumed where $RUNS holds its checkpoint; no deadline either.
 sepnet_b_long3() {
+  teachers
   $T --model sepnet_cifar --finetune-from "$RUNS/sepnet_cifar-R-kd-long3/checkpoint.pth" $AUG \
     --binarize ste --policy all --epochs 60 --batch-size 128 --lr 0.02 --warmup-epochs 0 \
-    --teacher "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth" "$RUNS/resnet32_proj3-R/checkpoint.pth" \
-    --output-dir "$RUNS/sepnet_cifar-B-ste-kd-long3"
+    --teacher $TEACHERS --output-dir "$RUNS/sepnet_cifar-B-ste-kd-long3"
 }
 resnet20_long3() {
   $T --model resnet20_proj3 --finetune-from "$RUNS/resnet20_proj3-R-kd-long-f32loss/checkpoint.pth" \

@@ -432,14 +432,14 @@ has sepnet_r_kd_long3_compare && $C $MODELS/sepnet_cifar-r.sepnet \
 has sepnet_r_kd_long3_ship && ship_if_better kd_long3 R "$RUNS/sepnet_cifar-R-kd-long3/checkpoint.pth"
 # Session 37 (a lent H200, device_train.sh's resnet20_long3 chain): the sepnet_r_kd_long3 recipe
 # from the best ResNet-20 R, itself one of the three teachers (90.62%, below its 90.96% start).
-# About 7 s an epoch there; on these CPUs ~150 s.
+# A median 6.8 s an epoch there; not run on these CPUs.
 has resnet20_proj3_r_kd_long3 && $T --model resnet20_proj3 \
   --finetune-from "$RUNS/resnet20_proj3-R-kd-long-f32loss/checkpoint.pth" $AUG --epochs 60 --lr 0.05 \
   --warmup-epochs 1 --teacher "${TEACHERS3[@]}" --output-dir "$RUNS/resnet20_proj3-R-kd-long3"
 # Session 37 on (this CPU; device_train.sh's sepnet_b_long3 chain where a GPU is lent): the shipped
 # B's recipe (sepnet_b_ste_kd_long: learned patterns, 60 epochs at lr 0.02 cosine, the two
 # teachers, float32) with one change, fixed before it ran: it starts from the long3 R (91.86%)
-# instead of the distilled R (91.58%). ~290 s an epoch here, so it resumes over sessions
+# instead of the distilled R (91.58%). 653-838 s an epoch on session 37's AVX2-only EPYC, so it resumes over sessions
 # (train/snapshots). B and BQ each ship only if better than the shipped file at p < 0.05.
 has sepnet_b_ste_kd_long3 && $T --model sepnet_cifar \
   --finetune-from "$RUNS/sepnet_cifar-R-kd-long3/checkpoint.pth" $AUG --binarize ste --policy all \

@@ -2,8 +2,8 @@
 
 ``python -m sepnet_train.device_stage --out ../.devdata/runs --resume RUN --read RUN...``
 
-A device call carries the working tree and a few ignored folders (``.devdata/``: the data pack,
-~48 MB, and these checkpoints). A run being resumed needs its whole checkpoint (optimizer state
+A device call carries the working tree and a few ignored folders (``.devdata/``: the deflated data pack,
+~15 MB, and these checkpoints). A run being resumed needs its whole checkpoint (optimizer state
 included, so momentum carries on); a teacher or a ``--finetune-from`` start is only read for its
 weights, so it travels without its optimizer state, about half the bytes. Each file is taken from
 ``--runs`` (``~/sepnet-runs``) or, where that lacks it, from ``train/snapshots/RUN.pth``; tensors

@@ -194,7 +194,7 @@ def test_vectorized_augment_matches_per_image_crops():
 def test_pack_decodes_like_the_folder(folder, tmp_path):
     pack = tmp_path / "pack.npz"
     assert D.pack_jpegs(folder, pack) == 8 * len(CLASSES)
-    # deflated (CIFAR-10's JPEGs share their headers and tables: 47.8 MB stored, 15.6 MB so)
+    # deflated (CIFAR-10's JPEGs share their headers and tables: 47.8 MB stored, 15.4 MB so)
     import zipfile
     assert zipfile.ZipFile(pack).getinfo("data.npy").compress_type == zipfile.ZIP_DEFLATED
     a, la, ca, fa = D.load_folder_uint8(folder, 32, cache_dir=tmp_path / "c1", workers=1)
