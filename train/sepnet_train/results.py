@@ -85,7 +85,10 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         "sepnet_cifar-B-ste-kd-long",
         # sessions 35-37 (the Xeon, then an H200): the shipped R distilled for 60 epochs at lr 0.05
         # from three networks, and the same recipe from the best ResNet-20 R (H200, session 37)
-        "sepnet_cifar-R-kd-long3", "resnet20_proj3-R-kd-long3")
+        "sepnet_cifar-R-kd-long3", "resnet20_proj3-R-kd-long3",
+        # session 31 (this CPU): the shipped B's patterns frozen, the rest polished 10 epochs;
+        # sessions 37 on (this CPU): the shipped B's recipe from the long3 R
+        "sepnet_cifar-B-ste-polish", "sepnet_cifar-B-ste-kd-long3")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -385,7 +388,8 @@ def render_ablation(results: Path) -> str:
 REFINEMENTS = ("sepnet_cifar-B", "sepnet_cifar-B-kd", "sepnet_cifar-B-ste", "sepnet_cifar-B-ste-swa",
                "sepnet_cifar-R-swa", "sepnet_cifar-B-ste-h200", "sepnet_cifar-R-kd-ens",
                "sepnet_cifar-B-ste-kd-ens", "sepnet_cifar-R-kd-ens2",
-               "sepnet_cifar-B-ste-kd-ens-teach", "sepnet_cifar-B-ste-kd-long")
+               "sepnet_cifar-B-ste-kd-ens-teach", "sepnet_cifar-B-ste-kd-long",
+               "sepnet_cifar-B-ste-polish", "sepnet_cifar-R-kd-long3", "sepnet_cifar-B-ste-kd-long3")
 # ResNet-20 (3x3 projections): the paper's and the authors' refinements, and learned patterns.
 REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "resnet20_proj3-B-ste",
                         "resnet20_proj3-B-ste-swa", "resnet20_proj3-B-ste-h200",
@@ -394,7 +398,7 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R-h200-swa", "resnet20_proj3-R-h200-restart",
                         "resnet20_proj3-R128-long", "resnet20_proj3-R128-h200",
                         "resnet20_proj3-R-kd", "resnet20_proj3-R-kd-long",
-                        "resnet20_proj3-R-kd-long-f32loss")
+                        "resnet20_proj3-R-kd-long-f32loss", "resnet20_proj3-R-kd-long3")
 
 
 @functools.cache
@@ -484,6 +488,20 @@ def render_window_means(results: Path, pairs, headers: tuple[str, str], window: 
 
 def render_teacher_gain(results: Path, pairs=KD_PAIRS, window: int = 10) -> str:
     return render_window_means(results, pairs, ("distilled", "labels only"), window)
+
+
+# (learned-pattern B, the same recipe, seed and epoch budget from a weaker R): what a better start
+# is worth, epoch by epoch, while the first run is still going
+START_PAIRS = (("sepnet_cifar-B-ste-kd-long3", "sepnet_cifar-B-ste-kd-long"),)
+
+
+def render_start_gain(results: Path, pairs=START_PAIRS, window: int = 10) -> str:
+    """The headers name each run's start and its accuracy, as the checkpoints recorded them."""
+    def start(name):
+        run = _load(results / "runs" / f"{name}.json")
+        top1 = (run["extra"].get("source_accuracy") or {}).get("top1") if run else None
+        return f"from {_start(run, top1)}" if run else name
+    return render_window_means(results, pairs, tuple(start(n) for n in pairs[0]), window)
 
 
 # (ResNet-32 R, the ResNet-20 R of the same recipe, seed and epoch budget)
@@ -638,6 +656,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "refinements": render_refinements(results),
             "refinements_resnet20": render_refinements(results, REFINEMENTS_RESNET20),
             "teacher_gain": render_teacher_gain(results),
+            "start_gain": render_start_gain(results),
             "depth_gain": render_depth_gain(results),
             "depth_gain_refined": render_depth_gain(
                 results, DEPTH_PAIRS_REFINED, window=5,

@@ -258,6 +258,22 @@ def test_teacher_gain_compares_only_epochs_both_runs_finished(tmp_path):
     assert "not run" in missing
 
 
+def test_start_gain_headers_name_each_runs_start_from_its_checkpoint(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+
+    def run(name, start, top1, vals):
+        return {"run": name, "history": [{"val_top1": v} for v in vals],
+                "extra": {"finetuned_from": f"/x/{start}/checkpoint.pth",
+                          "source_accuracy": {"top1": top1}}}
+    (runs / "new.json").write_text(json.dumps(run("new", "R-better", 0.9186, [0.82, 0.86, 0.84])))
+    (runs / "old.json").write_text(json.dumps(run("old", "R-shipped", 0.9158, [0.83] * 60)))
+    table = R.render_start_gain(tmp_path, pairs=(("new", "old"),), window=2).splitlines()
+    assert table[0] == ("| epochs | from `R-better` (91.86%), mean val top-1 | "
+                        "from `R-shipped` (91.58%), mean val top-1 | difference |")
+    assert table[2:] == ["| 0-1 | 84.00% | 83.00% | +1.00 pt |", "| 2-2 | 84.00% | 83.00% | +1.00 pt |"]
+
+
 def test_depth_gain_compares_windows_and_gives_the_deeper_runs_median_epoch(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
