@@ -417,10 +417,15 @@ def _schedule(run: dict) -> str:
     return f"{lr} {a.get('lr_schedule') or 'cosine'}{wd}{amp}"
 
 
-def _start(run: dict, top1) -> str:
+def _source_top1(run: dict):
+    """Validation top-1 of the checkpoint a run started from, as the run recorded it."""
+    return (run["extra"].get("source_accuracy") or {}).get("top1")
+
+
+def _start(run: dict) -> str:
     src = run["extra"].get("finetuned_from")
     name = H200_STARTS.get(run["run"]) or (Path(src).parent.name if src else None)
-    return f"`{name}` ({pct(top1)})" if name else "–"
+    return f"`{name}` ({pct(_source_top1(run))})" if name else "–"
 
 
 def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> str:
@@ -445,11 +450,11 @@ def render_refinements(results: Path, names: tuple[str, ...] = REFINEMENTS) -> s
         loss = (f"{1 - t['weight']:g} × labels + {t['weight']:g} × {kind}"
                 f"{' ' + who if who else ''} (T = {t['temperature']:g})" if t else "labels only")
         loss += f", {_recipe(run)}; {_schedule(run)}"
-        src = (run["extra"].get("source_accuracy") or {}).get("top1")
+        src = _source_top1(run)
         fine = _run_final(run)
         change = f"{100 * (fine - src):+.2f} pt" if src is not None and fine is not None else "–"
         after = pct(_after(run)) if method != "none" else "n/a"
-        lines.append(f"| `{name}` | {_start(run, src)} | {patterns} | {loss} | "
+        lines.append(f"| `{name}` | {_start(run)} | {patterns} | {loss} | "
                      f"{run['epochs_done']}{_progress(run)} | {after} | "
                      f"{pct(run['history'][-1].get('train_top1'))} | {pct(fine)} | {change} |")
     return "\n".join(lines)
@@ -499,8 +504,7 @@ def render_start_gain(results: Path, pairs=START_PAIRS, window: int = 10) -> str
     """The headers name each run's start and its accuracy, as the checkpoints recorded them."""
     def start(name):
         run = _load(results / "runs" / f"{name}.json")
-        top1 = (run["extra"].get("source_accuracy") or {}).get("top1") if run else None
-        return f"from {_start(run, top1)}" if run else name
+        return f"from {_start(run)}" if run else name
     return render_window_means(results, pairs, tuple(start(n) for n in pairs[0]), window)
 
 
