@@ -90,7 +90,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # sessions 37 on (this CPU): the shipped B's recipe from the long3 R
         "sepnet_cifar-B-ste-polish", "sepnet_cifar-B-ste-kd-long3",
         # session 41 (this CPU): the best ResNet-20 R given a low-lr tail from the strongest Rs
-        "resnet20_proj3-R-kd-polish")
+        "resnet20_proj3-R-kd-polish",
+        # session 42 on (this CPU): that R's 200-epoch recipe again, seed 5, the strongest teachers
+        "resnet20_proj3-R-kd-best")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -319,6 +321,9 @@ def render_projections(results: Path) -> str:
         ("that R (90.96%) trained on at lr 0.01 cosine, distilled from the sepnet_cifar long3 R + "
          "ResNet-32 R (session 41, this CPU)", _run_final, (None, "resnet20_proj3-R-kd-polish"),
          "full", "full"),
+        ("full precision, 200 epochs at batch 128 from scratch, seed 5, distilled from the "
+         "sepnet_cifar long3 R + ResNet-32 R (from session 42, this CPU)", _run_final,
+         (None, "resnet20_proj3-R-kd-best"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -404,7 +409,7 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R128-long", "resnet20_proj3-R128-h200",
                         "resnet20_proj3-R-kd", "resnet20_proj3-R-kd-long",
                         "resnet20_proj3-R-kd-long-f32loss", "resnet20_proj3-R-kd-long3",
-                        "resnet20_proj3-R-kd-polish")
+                        "resnet20_proj3-R-kd-polish", "resnet20_proj3-R-kd-best")
 
 
 @functools.cache
