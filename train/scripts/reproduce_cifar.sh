@@ -472,9 +472,10 @@ has resnet20_proj3_r_kd_polish_compare && $C \
 # runs: 200 epochs at lr 0.1 cosine after one warm-up epoch, as that run, with two changes: a new
 # seed (5) and the strongest teachers (TEACHERS_BEST, their ensemble 91.98%, in place of the
 # 91.58% sepnet_cifar R and the ResNet-32 R). Float32 here (bfloat16 autocast where the CPU or a GPU
-# has it, as that run); a median 369 s an epoch over its first 48 on this CPU, teachers included, so it
-# resumes over sessions (train/snapshots). Judged by the 91.0% target and by the paired test
-# against the 90.96% R (compare_resnet20_kd_best.json).
+# has it, as that run); about 360-370 s an epoch on this CPU, teachers included (each session's
+# median is in docs/RESULTS.md's session table), so it resumes over sessions (train/snapshots).
+# Judged by the 91.0% target and by the paired test against the 90.96% R
+# (compare_resnet20_kd_best.json).
 has resnet20_proj3_r_kd_best && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
   $AUG $AMP_AUTO --seed 5 --teacher "${TEACHERS_BEST[@]}" --output-dir "$RUNS/resnet20_proj3-R-kd-best"
 has resnet20_proj3_r_kd_best_export && export_checked "$RUNS/exports-resnet20-kd-best" \
