@@ -519,6 +519,31 @@ def render_start_gain(results: Path, pairs=START_PAIRS, window: int = 10) -> str
     return render_window_means(results, pairs, tuple(start(n) for n in pairs[0]), window)
 
 
+# (the 200-epoch distilled ResNet-20 R again from scratch, new seed and stronger teachers; the 90.96%
+# run it repeats). That run's log holds the first run's epochs 0-43 it was seeded from, so its
+# history is the whole 200 epochs the rerun is measured against.
+RERUN_PAIRS = (("resnet20_proj3-R-kd-best", "resnet20_proj3-R-kd-long-f32loss"),)
+
+
+def _rerun_header(run: dict | None, name: str) -> str:
+    """A run named with its seed, its teachers' ensemble and its top-1 once finished."""
+    if not run:
+        return f"`{name}`"
+    args, notes = run.get("args", {}), [f"seed {run.get('args', {}).get('seed')}"]
+    ensemble = run.get("extra", {}).get("teacher", {}).get("ensemble", {}).get("val_top1")
+    if ensemble is not None:
+        notes.append(f"teachers' ensemble {pct(ensemble)}")
+    if run.get("epochs_done") == args.get("epochs") and run.get("accuracy"):
+        notes.append(f"finished at {pct(run['accuracy']['top1'])}")
+    return f"`{name}` ({', '.join(notes)})"
+
+
+def render_rerun_gain(results: Path, pairs=RERUN_PAIRS, window: int = 10) -> str:
+    """The rerun against the run it repeats, over the epochs both have finished."""
+    headers = tuple(_rerun_header(_load(results / "runs" / f"{n}.json"), n) for n in pairs[0])
+    return render_window_means(results, pairs, headers, window)
+
+
 # (ResNet-32 R, the ResNet-20 R of the same recipe, seed and epoch budget)
 DEPTH_PAIRS = (("resnet32_proj3-R", "resnet20_proj3-R128-h200"),)
 # (their learned-pattern refinements: same recipe, 33 epochs each)
@@ -676,6 +701,7 @@ def render_all(results: Path = RESULTS, manifest_path: Path | None = None,
             "refinements_resnet20": render_refinements(results, REFINEMENTS_RESNET20),
             "teacher_gain": render_teacher_gain(results),
             "start_gain": render_start_gain(results),
+            "rerun_gain": render_rerun_gain(results),
             "depth_gain": render_depth_gain(results),
             "depth_gain_refined": render_depth_gain(
                 results, DEPTH_PAIRS_REFINED, window=5,

@@ -274,6 +274,24 @@ def test_start_gain_headers_name_each_runs_start_from_its_checkpoint(tmp_path):
     assert table[2:] == ["| 0-1 | 84.00% | 83.00% | +1.00 pt |", "| 2-2 | 84.00% | 83.00% | +1.00 pt |"]
 
 
+def test_rerun_gain_names_seeds_teachers_and_only_a_finished_runs_accuracy(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+
+    def run(seed, ensemble, vals, epochs, top1):
+        return {"args": {"seed": seed, "epochs": epochs}, "epochs_done": len(vals),
+                "accuracy": {"top1": top1}, "history": [{"val_top1": v} for v in vals],
+                "extra": {"teacher": {"ensemble": {"val_top1": ensemble}}}}
+    (runs / "again.json").write_text(json.dumps(run(5, 0.9198, [0.70, 0.80, 0.90], 200, 0.90)))
+    (runs / "first.json").write_text(json.dumps(run(4, 0.9214, [0.60, 0.70, 0.80, 0.91], 4, 0.9096)))
+    table = R.render_rerun_gain(tmp_path, pairs=(("again", "first"),), window=2).splitlines()
+    assert table[0] == ("| epochs | `again` (seed 5, teachers' ensemble 91.98%), mean val top-1 | "
+                        "`first` (seed 4, teachers' ensemble 92.14%, finished at 90.96%), "
+                        "mean val top-1 | difference |")
+    assert table[2:] == ["| 0-1 | 75.00% | 65.00% | +10.00 pt |", "| 2-2 | 90.00% | 80.00% | +10.00 pt |"]
+    assert "not run" in R.render_rerun_gain(tmp_path, pairs=(("again", "absent"),))
+
+
 def test_depth_gain_compares_windows_and_gives_the_deeper_runs_median_epoch(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
