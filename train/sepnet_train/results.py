@@ -529,12 +529,12 @@ def _rerun_header(run: dict | None, name: str) -> str:
     """A run named with its seed, its teachers' ensemble and its top-1 once finished."""
     if not run:
         return f"`{name}`"
-    args, notes = run.get("args", {}), [f"seed {run.get('args', {}).get('seed')}"]
+    notes = [f"seed {run['args'].get('seed')}"]
     ensemble = run.get("extra", {}).get("teacher", {}).get("ensemble", {}).get("val_top1")
     if ensemble is not None:
         notes.append(f"teachers' ensemble {pct(ensemble)}")
-    if run.get("epochs_done") == args.get("epochs") and run.get("accuracy"):
-        notes.append(f"finished at {pct(run['accuracy']['top1'])}")
+    if not _run_state(run):
+        notes.append(f"finished at {pct(_run_final(run))}")
     return f"`{name}` ({', '.join(notes)})"
 
 
