@@ -322,7 +322,8 @@ def render_projections(results: Path) -> str:
          "ResNet-32 R (session 41, this CPU)", _run_final, (None, "resnet20_proj3-R-kd-polish"),
          "full", "full"),
         ("full precision, 200 epochs at batch 128 from scratch, seed 5, distilled from the "
-         "sepnet_cifar long3 R + ResNet-32 R (from session 42, this CPU)", _run_final,
+         "sepnet_cifar long3 R + ResNet-32 R (from session 42; float32 to epoch 99 on an AVX2 EPYC, "
+         "bfloat16 autocast from epoch 100 on an AMX Xeon)", _run_final,
          (None, "resnet20_proj3-R-kd-best"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
