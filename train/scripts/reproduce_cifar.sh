@@ -472,7 +472,7 @@ has resnet20_proj3_r_kd_polish_compare && $C \
 # runs: 200 epochs at lr 0.1 cosine after one warm-up epoch, as that run, with two changes: a new
 # seed (5) and the strongest teachers (TEACHERS_BEST, their ensemble 91.98%, in place of the
 # 91.58% sepnet_cifar R and the ResNet-32 R). Float32 here (bfloat16 autocast where the CPU or a GPU
-# has it, as that run); about 300-370 s an epoch on this CPU, teachers included, 87 s under bfloat16
+# has it, as that run); about 300-370 s an epoch on this CPU, teachers included, 89 s under bfloat16
 # autocast on session 46's AMX Xeon (from epoch 100; each session's
 # median is in docs/RESULTS.md's session table), so it resumes over sessions (train/snapshots).
 # Judged by the 91.0% target and by the paired test against the 90.96% R
