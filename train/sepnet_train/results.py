@@ -92,7 +92,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # session 41 (this CPU): the best ResNet-20 R given a low-lr tail from the strongest Rs
         "resnet20_proj3-R-kd-polish",
         # session 42 on (this CPU): that R's 200-epoch recipe again, seed 5, the strongest teachers
-        "resnet20_proj3-R-kd-best")
+        "resnet20_proj3-R-kd-best",
+        # session 47 on (an AMX Xeon): the same recipe, seed 6 only changed
+        "resnet20_proj3-R-kd-seed6")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -325,6 +327,8 @@ def render_projections(results: Path) -> str:
          "sepnet_cifar long3 R + ResNet-32 R (from session 42; float32 to epoch 99 on an AVX2 EPYC, "
          "bfloat16 autocast from epoch 100 on an AMX Xeon)", _run_final,
          (None, "resnet20_proj3-R-kd-best"), "full", "full"),
+        ("the same recipe again, seed 6 (from session 47; bfloat16 autocast from epoch 0 on an AMX "
+         "Xeon)", _run_final, (None, "resnet20_proj3-R-kd-seed6"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -410,7 +414,8 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R128-long", "resnet20_proj3-R128-h200",
                         "resnet20_proj3-R-kd", "resnet20_proj3-R-kd-long",
                         "resnet20_proj3-R-kd-long-f32loss", "resnet20_proj3-R-kd-long3",
-                        "resnet20_proj3-R-kd-polish", "resnet20_proj3-R-kd-best")
+                        "resnet20_proj3-R-kd-polish", "resnet20_proj3-R-kd-best",
+                        "resnet20_proj3-R-kd-seed6")
 
 
 @functools.cache
@@ -520,10 +525,11 @@ def render_start_gain(results: Path, pairs=START_PAIRS, window: int = 10) -> str
     return render_window_means(results, pairs, tuple(start(n) for n in pairs[0]), window)
 
 
-# (the 200-epoch distilled ResNet-20 R again from scratch, new seed and stronger teachers; the 90.96%
-# run it repeats). That run's log holds the first run's epochs 0-43 it was seeded from, so its
+# (the 200-epoch distilled ResNet-20 R again from scratch: seed 5 with stronger teachers, then seed 6
+# with the same teachers; the 90.96% run each repeats). That run's log holds the first run's epochs 0-43 it was seeded from, so its
 # history is the whole 200 epochs the rerun is measured against.
-RERUN_PAIRS = (("resnet20_proj3-R-kd-best", "resnet20_proj3-R-kd-long-f32loss"),)
+RERUN_PAIRS = (("resnet20_proj3-R-kd-best", "resnet20_proj3-R-kd-long-f32loss"),
+               ("resnet20_proj3-R-kd-seed6", "resnet20_proj3-R-kd-long-f32loss"))
 
 
 def _rerun_header(run: dict | None, name: str) -> str:
@@ -540,9 +546,13 @@ def _rerun_header(run: dict | None, name: str) -> str:
 
 
 def render_rerun_gain(results: Path, pairs=RERUN_PAIRS, window: int = 10) -> str:
-    """The rerun against the run it repeats, over the epochs both have finished."""
-    headers = tuple(_rerun_header(_load(results / "runs" / f"{n}.json"), n) for n in pairs[0])
-    return render_window_means(results, pairs, headers, window)
+    """Each rerun against the run it repeats, over the epochs both have finished: one table a
+    pair, so that each table's headers name its own runs."""
+    tables = []
+    for pair in pairs:
+        headers = tuple(_rerun_header(_load(results / "runs" / f"{n}.json"), n) for n in pair)
+        tables.append(render_window_means(results, (pair,), headers, window))
+    return "\n\n".join(tables)
 
 
 # (ResNet-32 R, the ResNet-20 R of the same recipe, seed and epoch budget)

@@ -290,6 +290,12 @@ def test_rerun_gain_names_seeds_teachers_and_only_a_finished_runs_accuracy(tmp_p
                         "mean val top-1 | difference |")
     assert table[2:] == ["| 0-1 | 75.00% | 65.00% | +10.00 pt |", "| 2-2 | 90.00% | 80.00% | +10.00 pt |"]
     assert "not run" in R.render_rerun_gain(tmp_path, pairs=(("again", "absent"),))
+    # one table a pair, each headed by its own runs: the second rerun is not named in the first's
+    (runs / "third.json").write_text(json.dumps(run(6, 0.9198, [0.75], 200, 0.75)))
+    tables = R.render_rerun_gain(tmp_path, pairs=(("again", "first"), ("third", "first")),
+                                 window=2).split("\n\n")
+    assert len(tables) == 2 and "`third` (seed 6" in tables[1] and "`third`" not in tables[0]
+    assert tables[1].splitlines()[2:] == ["| 0-0 | 75.00% | 60.00% | +15.00 pt |"]
 
 
 def test_depth_gain_compares_windows_and_gives_the_deeper_runs_median_epoch(tmp_path):
