@@ -477,16 +477,26 @@ has resnet20_proj3_r_kd_polish_compare && $C \
 # median is in docs/RESULTS.md's session table), so it resumes over sessions (train/snapshots).
 # Judged by the 91.0% target and by the paired test against the 90.96% R
 # (compare_resnet20_kd_best.json).
-has resnet20_proj3_r_kd_best && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
-  $AUG $AMP_AUTO --seed 5 --teacher "${TEACHERS_BEST[@]}" --output-dir "$RUNS/resnet20_proj3-R-kd-best"
-has resnet20_proj3_r_kd_best_export && export_checked "$RUNS/exports-resnet20-kd-best" \
-  engine_eval_resnet20_kd_best.json \
-  "resnet20_proj3-R-kd-long-f32loss R resnet20_proj3-r-kd-long-f32loss-r" \
-  "resnet20_proj3-R-kd-best R resnet20_proj3-r-kd-best-r"
-has resnet20_proj3_r_kd_best_compare && $C \
-  "$RUNS/exports-resnet20-kd-best/resnet20_proj3-r-kd-long-f32loss-r.sepnet" \
-  "$RUNS/exports-resnet20-kd-best/resnet20_proj3-r-kd-best-r.sepnet" \
-  --json-out ../docs/results/compare_resnet20_kd_best.json
+# Each draw of that recipe is the run resnet20_proj3-R-TAG (seed SEED), its file exported beside the
+# 90.96% R's into exports-resnet20-TAG and checked in the engine (engine_eval_resnet20_TAG.json,
+# dashes as underscores), and the paired test between the two (compare_resnet20_TAG.json).
+r20_redraw_train() {  # SEED TAG
+  $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 $AUG $AMP_AUTO --seed "$1" \
+    --teacher "${TEACHERS_BEST[@]}" --output-dir "$RUNS/resnet20_proj3-R-$2"
+}
+r20_redraw_export() {  # TAG
+  export_checked "$RUNS/exports-resnet20-$1" "engine_eval_resnet20_${1//-/_}.json" \
+    "resnet20_proj3-R-kd-long-f32loss R resnet20_proj3-r-kd-long-f32loss-r" \
+    "resnet20_proj3-R-$1 R resnet20_proj3-r-$1-r"
+}
+r20_redraw_compare() {  # TAG
+  $C "$RUNS/exports-resnet20-$1/resnet20_proj3-r-kd-long-f32loss-r.sepnet" \
+    "$RUNS/exports-resnet20-$1/resnet20_proj3-r-$1-r.sepnet" \
+    --json-out "../docs/results/compare_resnet20_${1//-/_}.json"
+}
+has resnet20_proj3_r_kd_best && r20_redraw_train 5 kd-best
+has resnet20_proj3_r_kd_best_export && r20_redraw_export kd-best
+has resnet20_proj3_r_kd_best_compare && r20_redraw_compare kd-best
 # Session 47 on (an AMX Xeon, no GPU): resnet20_proj3_r_kd_best's recipe once more with only its seed
 # changed (6), a third sample of the same 200-epoch distilled recipe (90.96% and 90.82% so far):
 # the two finished runs differ by less than the paired test can tell apart, so one more draw is
@@ -495,16 +505,9 @@ has resnet20_proj3_r_kd_best_compare && $C \
 # smoothing), bfloat16 autocast from epoch 0 where the CPU has native bfloat16 (losses in float32),
 # float32 elsewhere. Resumes over sessions (train/snapshots). Judged by the 91.0% target and by the
 # paired test against the 90.96% R (compare_resnet20_kd_seed6.json).
-has resnet20_proj3_r_kd_seed6 && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
-  $AUG $AMP_AUTO --seed 6 --teacher "${TEACHERS_BEST[@]}" --output-dir "$RUNS/resnet20_proj3-R-kd-seed6"
-has resnet20_proj3_r_kd_seed6_export && export_checked "$RUNS/exports-resnet20-kd-seed6" \
-  engine_eval_resnet20_kd_seed6.json \
-  "resnet20_proj3-R-kd-long-f32loss R resnet20_proj3-r-kd-long-f32loss-r" \
-  "resnet20_proj3-R-kd-seed6 R resnet20_proj3-r-kd-seed6-r"
-has resnet20_proj3_r_kd_seed6_compare && $C \
-  "$RUNS/exports-resnet20-kd-seed6/resnet20_proj3-r-kd-long-f32loss-r.sepnet" \
-  "$RUNS/exports-resnet20-kd-seed6/resnet20_proj3-r-kd-seed6-r.sepnet" \
-  --json-out ../docs/results/compare_resnet20_kd_seed6.json
+has resnet20_proj3_r_kd_seed6 && r20_redraw_train 6 kd-seed6
+has resnet20_proj3_r_kd_seed6_export && r20_redraw_export kd-seed6
+has resnet20_proj3_r_kd_seed6_compare && r20_redraw_compare kd-seed6
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
 has resnet32_proj3_b_ste_export && export_checked "$RUNS/exports-resnet32-b" \

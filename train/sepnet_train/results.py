@@ -526,8 +526,9 @@ def render_start_gain(results: Path, pairs=START_PAIRS, window: int = 10) -> str
 
 
 # (the 200-epoch distilled ResNet-20 R again from scratch: seed 5 with stronger teachers, then seed 6
-# with the same teachers; the 90.96% run each repeats). That run's log holds the first run's epochs 0-43 it was seeded from, so its
-# history is the whole 200 epochs the rerun is measured against.
+# with the same teachers; the 90.96% run each repeats). The 90.96% run's log holds the epochs 0-43
+# of the first run it was seeded from, so its history is the whole 200 epochs each rerun is
+# measured against.
 RERUN_PAIRS = (("resnet20_proj3-R-kd-best", "resnet20_proj3-R-kd-long-f32loss"),
                ("resnet20_proj3-R-kd-seed6", "resnet20_proj3-R-kd-long-f32loss"))
 
