@@ -285,8 +285,49 @@ class TensorLoader:
             yield x, self.labels[bi]
 
 
+# The IJG (libjpeg) reference luminance table, row by row: what `quality` scales.
+_IJG_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
+_SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+
+def ijg_quality(luma_table) -> int | None:
+    """The libjpeg quality (1-100) whose scaled reference table is exactly this luminance table
+    (row order, as Pillow gives it), or None for a table libjpeg's scaling does not make."""
+    table = np.asarray(list(luma_table), dtype=np.int64)
+    for q in range(1, 101):
+        scale = 5000 // q if q < 50 else 200 - 2 * q
+        if np.array_equal(np.clip((_IJG_LUMA * scale + 50) // 100, 1, 255), table):
+            return q
+    return None
+
+
+def jpeg_survey(root: Path, every: int = 1) -> dict:
+    """How an ImageFolder's JPEGs were encoded: counts of (libjpeg quality, chroma subsampling)
+    over every ``every``-th file. The lossy encoding bounds what a classifier can learn, so
+    docs/RESULTS.md states it beside any comparison with numbers measured on the PNG originals."""
+    from collections import Counter
+    from PIL import Image, JpegImagePlugin
+    _, items = list_image_folder(root)
+    counts: Counter = Counter()
+    for rel, _ in items[::every]:
+        with Image.open(Path(root) / rel) as im:
+            if im.format != "JPEG":
+                counts[(im.format, None, None)] += 1
+                continue
+            sub = _SUBSAMPLING.get(JpegImagePlugin.get_sampling(im), "other")
+            counts[("JPEG", ijg_quality(im.quantization[0]), sub)] += 1
+    return {"files": sum(counts.values()), "of": len(items),
+            "encodings": [{"format": f, "quality": q, "chroma_subsampling": c, "files": n}
+                          for (f, q, c), n in counts.most_common()]}
+
+
 def main(argv=None):
-    """``python -m sepnet_train.data pack OUT [--root DIR]`` / ``decode PACK`` (fills the cache)."""
+    """``python -m sepnet_train.data pack OUT [--root DIR]`` / ``decode PACK`` (fills the cache) /
+    ``jpeg [--root DIR] [--json-out F]`` (how the JPEGs were encoded)."""
     import argparse
     p = argparse.ArgumentParser(description=main.__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -295,8 +336,19 @@ def main(argv=None):
     a.add_argument("--root", default=str(DEFAULT_CIFAR_TRAIN))
     b = sub.add_parser("decode", help="decode a pack or folder once, into the cache")
     b.add_argument("path")
+    j = sub.add_parser("jpeg", help="survey the JPEG quality and chroma subsampling of a folder")
+    j.add_argument("--root", default=str(DEFAULT_CIFAR_TRAIN))
+    j.add_argument("--every", type=int, default=1, help="look at every N-th file only")
+    j.add_argument("--json-out", default=None)
     args = p.parse_args(argv)
-    if args.cmd == "pack":
+    if args.cmd == "jpeg":
+        import json
+        report = jpeg_survey(Path(args.root), args.every)
+        text = json.dumps(report, indent=1)
+        print(text)
+        if args.json_out:
+            Path(args.json_out).write_text(text + "\n")
+    elif args.cmd == "pack":
         n = pack_jpegs(Path(args.root), Path(args.out))
         print(f"packed {n} files into {args.out} ({Path(args.out).stat().st_size} bytes)")
     else:
