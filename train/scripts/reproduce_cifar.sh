@@ -391,7 +391,8 @@ has sepnet_b_polish_ship && ship_b_bq_if_better polish "$RUNS/sepnet_cifar-B-ste
 # TEACHERS2 pair (weight 0.9, T = 4): at 80 epochs a teacher gave +1.08 points (resnet20_proj3_r_kd).
 # Same seed and schedule, and bfloat16 autocast as the twin had, where the CPU has native bfloat16
 # (or on a GPU); float32 elsewhere (--amp is 10x slower without it: bench_step_avx2.json). On the
-# AVX512-BF16 Xeon it costs about 10% a step against float32 (bench_step_avx512bf16_s26.json).
+# AVX512-BF16 Xeon it costs about 10% a step against float32 (bench_step_avx512bf16_s26.json);
+# on a Xeon with AMX it is 1.74x faster (bench_step_amx_s50.json).
 # About 220-250 s an epoch there, teachers included, so it resumes over sessions (train/snapshots).
 AMP_AUTO=$( { grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null || command -v nvidia-smi >/dev/null; } && echo --amp || true)
 has resnet20_proj3_r_kd_long && $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 \
