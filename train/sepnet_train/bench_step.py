@@ -4,7 +4,8 @@ Whether ``train.py --amp`` pays depends on the CPU: with native bfloat16 (AVX512
 was 1.4x faster per epoch on ResNet-20; without it autocast falls back to slow conversions. The
 two are measured here in interleaved rounds, so the ratio is a same-run ratio, beside the cost of
 a distillation teacher's forward pass (``--teacher``), which ``train.py --teacher`` adds to
-every step::
+every step, and with ``--compile-teacher`` that forward pass compiled (``train.py
+--compile-teachers``)::
 
     python -m sepnet_train.bench_step --model resnet20_proj3 --teacher sepnet_cifar
 
@@ -30,6 +31,8 @@ def get_args_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="resnet20_proj3")
     p.add_argument("--teacher", default=None, help="also time this model's forward pass (no grad)")
+    p.add_argument("--compile-teacher", action="store_true",
+                   help="also time the teacher under torch.compile, in bfloat16 autocast")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=2, help="untimed steps of each kind first")
@@ -68,6 +71,9 @@ def main(argv=None) -> dict:
         teacher = teacher.to(memory_format=torch.channels_last).eval().requires_grad_(False)
         kinds["teacher_fp32"] = lambda: _forward(teacher, x, False)
         kinds["teacher_bf16"] = lambda: _forward(teacher, x, True)
+        if args.compile_teacher:  # compiled on its first (warm-up) call, untimed
+            compiled = torch.compile(teacher)
+            kinds["teacher_bf16_compiled"] = lambda: _forward(compiled, x, True)
     for fn in kinds.values():
         for _ in range(args.warmup):
             fn()
@@ -85,6 +91,8 @@ def main(argv=None) -> dict:
            "bf16_over_fp32_step": round(med["step_bf16"] / med["step_fp32"], 3)}
     if args.teacher:
         out["teacher_fp32_over_step_fp32"] = round(med["teacher_fp32"] / med["step_fp32"], 3)
+    if args.compile_teacher and args.teacher:
+        out["teacher_bf16_over_compiled"] = round(med["teacher_bf16"] / med["teacher_bf16_compiled"], 3)
     print(json.dumps(out, indent=1))
     if args.json_out:
         with open(args.json_out, "w") as f:

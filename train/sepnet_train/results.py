@@ -94,7 +94,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # session 42 on (this CPU): that R's 200-epoch recipe again, seed 5, the strongest teachers
         "resnet20_proj3-R-kd-best",
         # session 47 on (an AMX Xeon): the same recipe, seed 6 only changed
-        "resnet20_proj3-R-kd-seed6")
+        "resnet20_proj3-R-kd-seed6",
+        # session 50 on (an AMX Xeon): the same recipe taught by all six finished R, seed 7
+        "resnet20_proj3-R-kd-ens6")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
@@ -329,6 +331,9 @@ def render_projections(results: Path) -> str:
          (None, "resnet20_proj3-R-kd-best"), "full", "full"),
         ("the same recipe again, seed 6 (from session 47; bfloat16 autocast from epoch 0 on an AMX "
          "Xeon)", _run_final, (None, "resnet20_proj3-R-kd-seed6"), "full", "full"),
+        ("the same recipe taught by all six finished R (their ensemble 92.36%), seed 7 (from "
+         "session 50; bfloat16 autocast from epoch 0 on an AMX Xeon)", _run_final,
+         (None, "resnet20_proj3-R-kd-ens6"), "full", "full"),
         ("refined with learned patterns (ours), alpha, no Cutout, from the session-11 R",
          _run_final, (None, "resnet20_proj3-B-ste-h200"), "refined", "refined"),
         ("the same refinement again, another seed (this CPU)", _run_final,
@@ -415,7 +420,7 @@ REFINEMENTS_RESNET20 = ("resnet20_proj3-B-plain", "resnet20_proj3-B-authors", "r
                         "resnet20_proj3-R-kd", "resnet20_proj3-R-kd-long",
                         "resnet20_proj3-R-kd-long-f32loss", "resnet20_proj3-R-kd-long3",
                         "resnet20_proj3-R-kd-polish", "resnet20_proj3-R-kd-best",
-                        "resnet20_proj3-R-kd-seed6")
+                        "resnet20_proj3-R-kd-seed6", "resnet20_proj3-R-kd-ens6")
 
 
 @functools.cache
@@ -525,12 +530,13 @@ def render_start_gain(results: Path, pairs=START_PAIRS, window: int = 10) -> str
     return render_window_means(results, pairs, tuple(start(n) for n in pairs[0]), window)
 
 
-# (the 200-epoch distilled ResNet-20 R again from scratch: seed 5 with stronger teachers, then seed 6
-# with the same teachers; the 90.96% run each repeats). The 90.96% run's log holds the epochs 0-43
+# (the 200-epoch distilled ResNet-20 R again from scratch: seed 5 with stronger teachers, seed 6
+# with the same teachers, then seed 7 taught by all six finished R; the 90.96% run each repeats). The 90.96% run's log holds the epochs 0-43
 # of the first run it was seeded from, so its history is the whole 200 epochs each rerun is
 # measured against.
 RERUN_PAIRS = (("resnet20_proj3-R-kd-best", "resnet20_proj3-R-kd-long-f32loss"),
-               ("resnet20_proj3-R-kd-seed6", "resnet20_proj3-R-kd-long-f32loss"))
+               ("resnet20_proj3-R-kd-seed6", "resnet20_proj3-R-kd-long-f32loss"),
+               ("resnet20_proj3-R-kd-ens6", "resnet20_proj3-R-kd-long-f32loss"))
 
 
 def _rerun_header(run: dict | None, name: str) -> str:

@@ -386,3 +386,22 @@ def test_amp_loss_check_starts_every_mode_alike_on_the_same_batches(folder, tmp_
     # The steps changed the weights, and bfloat16 did not take the same path as float32.
     assert rows["fp32"]["probe_after"]["val_loss"] != rows["fp32"]["probe_before"]["val_loss"]
     assert rows["bf16-all"]["train_loss_first_100"] != rows["fp32"]["train_loss_first_100"]
+
+
+def test_compiled_teachers_teach_as_the_eager_ones(folder, tmp_path):
+    """--compile-teachers changes speed, not what the teachers say: the same ensemble numbers and,
+    from the same start and seed, the same student to rounding."""
+    teacher = tmp_path / "t"
+    run_train(folder, teacher, "--epochs", "1")
+    t = str(teacher / "checkpoint.pth")
+    runs = {}
+    for name, extra in (("eager", ()), ("compiled", ("--compile-teachers",))):
+        run_train(folder, tmp_path / name, "--epochs", "2", "--finetune-from", t,
+                  "--teacher", t, t, *extra)
+        runs[name] = load_checkpoint(tmp_path / name / "checkpoint.pth")
+    assert runs["compiled"]["args"]["compile_teachers"] is True
+    e, c = (runs[n]["extra"]["teacher"]["ensemble"] for n in ("eager", "compiled"))
+    assert c["val_top1"] == e["val_top1"] and c["val_loss"] == pytest.approx(e["val_loss"], rel=1e-4)
+    for he, hc in zip(runs["eager"]["history"], runs["compiled"]["history"], strict=True):
+        assert hc["train_loss"] == pytest.approx(he["train_loss"], rel=1e-3)
+        assert hc["val_loss"] == pytest.approx(he["val_loss"], rel=1e-3)
