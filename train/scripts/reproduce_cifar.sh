@@ -481,12 +481,12 @@ has resnet20_proj3_r_kd_polish_compare && $C \
 # Each draw of that recipe is the run resnet20_proj3-R-TAG (seed SEED), its file exported beside the
 # 90.96% R's into exports-resnet20-TAG and checked in the engine (engine_eval_resnet20_TAG.json,
 # dashes as underscores), and the paired test between the two (compare_resnet20_TAG.json).
-r20_redraw_train() {  # SEED TAG [TEACHER...] (default: TEACHERS_BEST); R20_EXTRA: more options
+r20_redraw_train() {  # SEED TAG [OPTION...] (default: --teacher TEACHERS_BEST)
   local seed=$1 tag=$2
   shift 2
-  (($#)) || set -- "${TEACHERS_BEST[@]}"
+  (($#)) || set -- --teacher "${TEACHERS_BEST[@]}"
   $T --model resnet20_proj3 --epochs 200 --lr 0.1 --warmup-epochs 1 $AUG $AMP_AUTO --seed "$seed" \
-    ${R20_EXTRA:-} --teacher "$@" --output-dir "$RUNS/resnet20_proj3-R-$tag"
+    "$@" --output-dir "$RUNS/resnet20_proj3-R-$tag"
 }
 r20_redraw_export() {  # TAG
   export_checked "$RUNS/exports-resnet20-$1" "engine_eval_resnet20_${1//-/_}.json" \
@@ -525,7 +525,8 @@ TEACHERS_ALL6=("${TEACHERS_BEST[@]}" "$RUNS/sepnet_cifar-R-kd-ens/checkpoint.pth
   "$RUNS/resnet20_proj3-R-kd-long-f32loss/checkpoint.pth" "$RUNS/resnet20_proj3-R-kd-best/checkpoint.pth"
   "$RUNS/resnet20_proj3-R-kd-seed6/checkpoint.pth")
 # --compile-teachers from its epoch 5 (session 50): the same teachers' logits to rounding, faster.
-has resnet20_proj3_r_kd_ens6 && R20_EXTRA=--compile-teachers r20_redraw_train 7 kd-ens6 "${TEACHERS_ALL6[@]}"
+has resnet20_proj3_r_kd_ens6 && r20_redraw_train 7 kd-ens6 --compile-teachers \
+  --teacher "${TEACHERS_ALL6[@]}"
 has resnet20_proj3_r_kd_ens6_export && r20_redraw_export kd-ens6
 has resnet20_proj3_r_kd_ens6_compare && r20_redraw_compare kd-ens6
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \

@@ -531,9 +531,9 @@ def render_start_gain(results: Path, pairs=START_PAIRS, window: int = 10) -> str
 
 
 # (the 200-epoch distilled ResNet-20 R again from scratch: seed 5 with stronger teachers, seed 6
-# with the same teachers, then seed 7 taught by all six finished R; the 90.96% run each repeats). The 90.96% run's log holds the epochs 0-43
-# of the first run it was seeded from, so its history is the whole 200 epochs each rerun is
-# measured against.
+# with the same teachers, then seed 7 taught by all six finished R; the 90.96% run each repeats).
+# The 90.96% run's log holds the epochs 0-43 of the first run it was seeded from, so its history
+# is the whole 200 epochs each rerun is measured against.
 RERUN_PAIRS = (("resnet20_proj3-R-kd-best", "resnet20_proj3-R-kd-long-f32loss"),
                ("resnet20_proj3-R-kd-seed6", "resnet20_proj3-R-kd-long-f32loss"),
                ("resnet20_proj3-R-kd-ens6", "resnet20_proj3-R-kd-long-f32loss"))

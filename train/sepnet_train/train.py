@@ -80,7 +80,7 @@ def get_args_parser(add_help=True):
     p.add_argument("--distill-temperature", type=float, default=4.0)
     p.add_argument("--compile-teachers", action="store_true",
                    help="torch.compile the teachers (inference only: the same logits up to "
-                        "rounding); about 10-40 s a teacher at each start, then 1.5x faster a "
+                        "rounding); about 10-40 s a teacher at each start, then 1.7x faster a "
                         "sepnet_cifar teacher on a 2-core AMX Xeon (docs/RESULTS.md)")
     p.add_argument("--binarize", default="none", choices=["none", "alpha", "offset", "ste"],
                    help="alpha: the paper (patterns frozen); offset: the authors' repository; "
