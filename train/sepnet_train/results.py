@@ -96,7 +96,9 @@ RUNS = ("sepnet_cifar-R", "sepnet_cifar-B", "resnet20-R", "resnet20-B", "resnet2
         # session 47 on (an AMX Xeon): the same recipe, seed 6 only changed
         "resnet20_proj3-R-kd-seed6",
         # session 50 on (an AMX Xeon): the same recipe taught by all six finished R, seed 7
-        "resnet20_proj3-R-kd-ens6")
+        "resnet20_proj3-R-kd-ens6",
+        # fixed in session 51, to run after it: the long3 sepnet_cifar R recipe from all seven R
+        "sepnet_cifar-R-kd-all7")
 # device_train.sh names its folders as reproduce_cifar.sh does (resnet20_proj3-R, ...); session 11's
 # were unpacked under *-h200 names beside the older runs, so a checkpoint's finetune_from still
 # names the device's folder. What each refinement really started from:
