@@ -426,10 +426,18 @@ has resnet20_proj3_r_kd_long_f32loss_export && export_checked "$RUNS/exports-r-k
 TEACHERS3=("${TEACHERS2[@]}" "$RUNS/resnet20_proj3-R-kd-long-f32loss/checkpoint.pth")
 has sepnet_r_kd_long3 && $T --model sepnet_cifar --finetune-from "$RKD" $AUG --epochs 60 --lr 0.05 \
   --warmup-epochs 1 --teacher "${TEACHERS3[@]}" --output-dir "$RUNS/sepnet_cifar-R-kd-long3"
-has sepnet_r_kd_long3_export && export_checked "$RUNS/exports-r-kd-long3" engine_eval_r_kd_long3.json \
-  "sepnet_cifar-R-kd-long3 R sepnet_cifar-kd-long3-r"
-has sepnet_r_kd_long3_compare && $C $MODELS/sepnet_cifar-r.sepnet \
-  "$RUNS/exports-r-kd-long3/sepnet_cifar-kd-long3-r.sepnet" --json-out ../docs/results/compare_r_kd_long3.json
+# export_r_kd TAG: the run sepnet_cifar-R-kd-TAG's R file into exports-r-kd-TAG, checked in the
+# engine (engine_eval_r_kd_TAG.json); compare_r_kd TAG: that file against the shipped R
+# (compare_r_kd_TAG.json).
+export_r_kd() {
+  export_checked "$RUNS/exports-r-kd-$1" "engine_eval_r_kd_$1.json" "sepnet_cifar-R-kd-$1 R sepnet_cifar-kd-$1-r"
+}
+compare_r_kd() {
+  $C $MODELS/sepnet_cifar-r.sepnet "$RUNS/exports-r-kd-$1/sepnet_cifar-kd-$1-r.sepnet" \
+    --json-out "../docs/results/compare_r_kd_$1.json"
+}
+has sepnet_r_kd_long3_export && export_r_kd long3
+has sepnet_r_kd_long3_compare && compare_r_kd long3
 has sepnet_r_kd_long3_ship && ship_if_better kd_long3 R "$RUNS/sepnet_cifar-R-kd-long3/checkpoint.pth"
 # Session 37 (a lent H200, device_train.sh's resnet20_long3 chain): the sepnet_r_kd_long3 recipe
 # from the best ResNet-20 R, itself one of the three teachers (90.62%, below its 90.96% start).
@@ -545,10 +553,8 @@ TEACHERS_ALL7=("${TEACHERS_ALL6[@]}" "$RUNS/resnet20_proj3-R-kd-ens6/checkpoint.
 has sepnet_r_kd_all7 && $T --model sepnet_cifar --finetune-from "$RKD" $AUG --epochs 60 --lr 0.05 \
   --warmup-epochs 1 $AMP_AUTO --compile-teachers --teacher "${TEACHERS_ALL7[@]}" \
   --output-dir "$RUNS/sepnet_cifar-R-kd-all7"
-has sepnet_r_kd_all7_export && export_checked "$RUNS/exports-r-kd-all7" engine_eval_r_kd_all7.json \
-  "sepnet_cifar-R-kd-all7 R sepnet_cifar-kd-all7-r"
-has sepnet_r_kd_all7_compare && $C $MODELS/sepnet_cifar-r.sepnet \
-  "$RUNS/exports-r-kd-all7/sepnet_cifar-kd-all7-r.sepnet" --json-out ../docs/results/compare_r_kd_all7.json
+has sepnet_r_kd_all7_export && export_r_kd all7
+has sepnet_r_kd_all7_compare && compare_r_kd all7
 has sepnet_r_kd_all7_ship && ship_if_better kd_all7 R "$RUNS/sepnet_cifar-R-kd-all7/checkpoint.pth"
 has resnet32_proj3_r_export && export_checked "$RUNS/exports-resnet32-r" engine_eval_resnet32_r.json \
   "resnet32_proj3-R R resnet32_proj3-r"
